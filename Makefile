@@ -1,0 +1,47 @@
+# bkctl — see README.md. `make demo` runs the main job on a local real cluster; `make test` runs the tests.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+BIN := bin/bkctl
+GOTEST_FLAGS ?= -count=1 -timeout=30m
+
+.PHONY: all build test test-unit fuzz vet fmt-check bench bench-validate demo clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
+
+## test: everything, against real processes (installs Debian test packages and builds the pinned test binaries first)
+test: testdeps testbin
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+## test-unit: only the packages that need no test environment
+test-unit:
+	$(GO) test $(GOTEST_FLAGS) ./internal/spec/... ./internal/render/... ./schema/... .
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/spec
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/tools/')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+bench: bench-validate
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/spec
+
+## bench-validate: the binary on a generated corpus of 1,000 builders files, and on one small file
+bench-validate: build
+	./hack/bench-validate.sh $(BIN)
+
+demo: build testdeps testbin
+	./hack/demo.sh
+
+clean:
+	rm -rf bin
+
+-include hack/testenv.mk

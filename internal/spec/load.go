@@ -1,0 +1,165 @@
+package spec
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Result is what loading a builders file found: the file (nil when invalid) and its warnings.
+type Result struct {
+	File     *File
+	Warnings []Diagnostic
+}
+
+// Load reads and validates the builders file at path ("-" reads stdin from r).
+// An invalid file returns an *Error holding every problem found, sorted by position.
+func Load(path string, stdin io.Reader) (Result, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(stdin, MaxFileSize+1))
+	} else {
+		data, err = readLimited(path)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Parse(path, data)
+}
+
+// readLimited reads at most MaxFileSize+1 bytes, so a huge file costs no more memory than that.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
+// Parse validates data as the builders file named name (used in positions and to resolve
+// configFile paths) and returns it with defaults applied.
+func Parse(name string, data []byte) (Result, error) {
+	ds := &diagnostics{}
+	file := parse(name, data, ds)
+	errs, warns := ds.split()
+	if len(errs) > 0 {
+		return Result{Warnings: warns}, &Error{Diagnostics: errs}
+	}
+	return Result{File: file, Warnings: warns}, nil
+}
+
+func parse(name string, data []byte, ds *diagnostics) *File {
+	start := Pos{File: name, Line: 1, Col: 1}
+	switch {
+	case len(data) > MaxFileSize:
+		ds.errorf(start, "", "file is larger than %d MiB; a builders file is a few KiB", MaxFileSize>>20)
+		return nil
+	case len(bytes.TrimSpace(data)) == 0:
+		ds.errorf(start, "", "file is empty (want a Builders document)")
+		return nil
+	case !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0:
+		ds.errorf(start, "", "file is not UTF-8 text")
+		return nil
+	}
+	t, doc := parseTree(name, data, ds)
+	if t == nil {
+		return nil
+	}
+	if _, ok := t.root.(map[string]any); !ok {
+		ds.errorf(t.valuePos[""], "", "must be a mapping with apiVersion, kind, metadata and builders")
+		return nil
+	}
+	if err := validateSchema(t, ds); err != nil {
+		ds.errorf(start, "", "%v", err)
+		return nil
+	}
+	if ds.hasErrors() {
+		return nil
+	}
+	var raw rawFile
+	if err := doc.Decode(&raw); err != nil {
+		ds.list = append(ds.list, yamlError(name, err))
+		return nil
+	}
+	c := &checker{t: t, ds: ds, dir: baseDir(name), doc: doc, src: data}
+	return c.file(&raw)
+}
+
+func baseDir(name string) string {
+	if name == "-" {
+		return "."
+	}
+	return filepath.Dir(name)
+}
+
+// at returns the position of the value at path, falling back to its nearest ancestor.
+func (t *tree) at(path ...string) Pos {
+	for i := len(path); i >= 0; i-- {
+		if p, ok := t.valuePos[pathKey(path[:i])]; ok {
+			return p
+		}
+	}
+	return Pos{File: t.file, Line: 1, Col: 1}
+}
+
+// keyAt returns the position of the key at the end of path, else of its value.
+func (t *tree) keyAt(path ...string) Pos {
+	if p, ok := t.keyPos[pathKey(path)]; ok {
+		return p
+	}
+	return t.at(path...)
+}
+
+// lookup finds the YAML node at path below the document node.
+func lookup(doc *yaml.Node, path []string) *yaml.Node {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, seg := range path {
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg {
+					next = n.Content[i+1]
+				}
+			}
+			if next == nil {
+				return nil
+			}
+			n = next
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+		default:
+			return nil
+		}
+	}
+	return n
+}
+
+func (c *checker) errorf(path []string, format string, args ...any) {
+	c.ds.errorf(c.t.at(path...), fieldPath(path), format, args...)
+}
+
+func (c *checker) warnf(path []string, format string, args ...any) {
+	c.ds.warnf(c.t.at(path...), fieldPath(path), format, args...)
+}
+
+func (c *checker) keyErrorf(path []string, format string, args ...any) {
+	c.ds.errorf(c.t.keyAt(path...), fieldPath(path), format, args...)
+}

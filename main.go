@@ -1,0 +1,111 @@
+// Command bkctl manages BuildKit builder fleets on Kubernetes from a declarative builders.yaml.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
+)
+
+// cli is the command tree; each command lives in its own cmd_<verb>.go.
+type cli struct {
+	Validate   validateCmd   `cmd:"" help:"Check builders files against the schema and the rules buildx and Kubernetes enforce."`
+	Render     renderCmd     `cmd:"" help:"Print the Kubernetes objects a builders file describes."`
+	Version    versionCmd    `cmd:"" help:"Print the bkctl version."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script."`
+}
+
+// streams are the process's standard streams, bound into every command's Run.
+type streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// exitCode ends a command with a given code; a nil err means the command already reported why.
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e *exitCode) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitCode) Unwrap() error { return e.err }
+
+// errReported exits 1 after a command has printed its own diagnostics.
+var errReported = &exitCode{code: 1}
+
+// run parses args, runs the command and returns the process exit code: 0 success, 1 error,
+// 2 changes pending (plan --exit-code). Usage errors exit 1.
+func run(ctx context.Context, args []string, s streams) (code int) {
+	exited := false
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("bkctl"),
+		kong.Description("Manage BuildKit builder fleets on Kubernetes from a declarative builders.yaml."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Writers(s.Out, s.Err),
+		kong.Exit(func(c int) { exited, code = true, c; panic(exitPanic{}) }),
+		kong.Bind(s),
+		kong.BindTo(ctx, (*context.Context)(nil)),
+	)
+	if err != nil {
+		fmt.Fprintf(s.Err, "bkctl: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitPanic); !ok || !exited {
+				panic(r)
+			}
+		}
+	}()
+	kongplete.Complete(parser)
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(s.Err, "bkctl: %v\n", err)
+		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil {
+			fmt.Fprintf(s.Err, "Run 'bkctl %s --help' for usage.\n", pe.Context.Command())
+		}
+		return 1
+	}
+	if err := kctx.Run(); err != nil {
+		var ec *exitCode
+		if errors.As(err, &ec) {
+			if ec.err != nil {
+				fmt.Fprintf(s.Err, "Error: %v\n", ec.err)
+			}
+			return ec.code
+		}
+		fmt.Fprintf(s.Err, "Error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// exitPanic unwinds out of kong when it asks to exit (after --help), without calling os.Exit.
+type exitPanic struct{}
+
+// printf writes progress or diagnostics to stderr; a failed write there has nowhere to go.
+func (s streams) printf(format string, args ...any) {
+	_, _ = fmt.Fprintf(s.Err, format, args...)
+}
