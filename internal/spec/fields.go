@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/pelletier/go-toml/v2"
 	"gopkg.in/yaml.v3"
@@ -24,6 +25,7 @@ var (
 		"app":                            "bkctl and buildx select a node's pods by app=<node>",
 		"app.kubernetes.io/managed-by":   "bkctl marks the objects it manages with it",
 		"applyset.kubernetes.io/part-of": "bkctl records inventory membership with it",
+		"bkctl.dev/builder":              "bkctl marks a builder's objects and pods with it",
 	}
 	reservedAnnotations = map[string]string{
 		"buildx.docker.com/platform": "it is set from platforms (hint: set platforms instead)",
@@ -221,17 +223,14 @@ func checkPlatform(p string) string {
 	return ""
 }
 
-// normalizePlatform folds spellings that name the same platform (linux/arm64/v8 = linux/arm64).
+// normalizePlatform folds spellings that name the same platform (linux/arm64/v8 = linux/arm64),
+// the way buildx and render do.
 func normalizePlatform(p string) string {
-	switch p {
-	case "linux/arm64/v8":
-		return "linux/arm64"
-	case "linux/amd64/v1":
-		return "linux/amd64"
-	case "linux/arm":
-		return "linux/arm/v7"
+	parsed, err := platforms.Parse(p)
+	if err != nil {
+		return p
 	}
-	return p
+	return platforms.FormatAll(platforms.Normalize(parsed))
 }
 
 // toml reports where a buildkitd.toml given inline fails to parse, as a position in the YAML file.

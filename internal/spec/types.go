@@ -122,8 +122,9 @@ type EnvVar struct {
 
 // Buildkitd holds the daemon's flags and its buildkitd.toml.
 type Buildkitd struct {
-	// Flags are the daemon's arguments; nil means the file set none, and render then adds
-	// buildx's default --allow-insecure-entitlement=network.host.
+	// Flags are the daemon's arguments as written. Like buildx, render adds
+	// --allow-insecure-entitlement=network.host when they grant no entitlement and the config's
+	// insecure-entitlements has no network.host.
 	Flags []string
 	// Config is the buildkitd.toml content, inline or read from ConfigFile.
 	Config string

@@ -1,0 +1,40 @@
+package render
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/bkctl/bkctl/internal/spec"
+)
+
+// TestExamplesGolden validates and renders every file in examples/, as users will start from them.
+func TestExamplesGolden(t *testing.T) {
+	paths, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 5 {
+		t.Fatalf("found %d examples, want at least 5", len(paths))
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			res, err := spec.Load(p, nil)
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if len(res.Warnings) > 0 {
+				t.Errorf("warnings in an example: %v", res.Warnings)
+			}
+			objs, err := Render(res.File)
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			var buf bytes.Buffer
+			if err := WriteYAML(&buf, objs); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(goldenDir, "example-"+filepath.Base(p)), buf.Bytes())
+		})
+	}
+}
