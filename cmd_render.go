@@ -49,14 +49,16 @@ func (c *renderCmd) Run(s streams) error {
 // to stderr, and an invalid file prints its diagnostics and ends the command with exit 1.
 func loadFile(path string, s streams) (*spec.File, error) {
 	res, err := spec.Load(path, s.In)
-	for _, w := range res.Warnings {
-		s.printf("%s\n", w)
-	}
 	var se *spec.Error
 	if errors.As(err, &se) {
 		for _, d := range se.Diagnostics {
 			s.printf("%s\n", d)
 		}
+	}
+	for _, w := range res.Warnings {
+		s.printf("%s\n", w)
+	}
+	if se != nil {
 		return nil, errReported
 	}
 	if err != nil {

@@ -83,9 +83,11 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(s.Err, "bkctl: %v\n", err)
-		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil {
-			fmt.Fprintf(s.Err, "Run 'bkctl %s --help' for usage.\n", pe.Context.Command())
+		cmd := "bkctl"
+		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			cmd = pe.Context.Selected().FullPath()
 		}
+		fmt.Fprintf(s.Err, "Run '%s --help' for usage.\n", cmd)
 		return 1
 	}
 	if err := kctx.Run(); err != nil {
