@@ -11,8 +11,9 @@ import (
 )
 
 const (
-	entitlementFlag        = "--allow-insecure-entitlement"
-	defaultEntitlementArg  = entitlementFlag + "=network.host"
+	entitlementFlag = "--allow-insecure-entitlement"
+	// DefaultEntitlementArg is the flag buildx create adds when nothing grants an entitlement.
+	DefaultEntitlementArg  = entitlementFlag + "=network.host"
 	networkHostEntitlement = "network.host"
 	rootlessArg            = "--oci-worker-no-process-sandbox"
 )
@@ -22,18 +23,29 @@ const (
 // buildkitd.toml lists network.host in insecure-entitlements (a container's network is isolated,
 // so buildx grants host networking by default), then the rootless flag.
 func buildkitdArgs(b spec.Buildkitd, rootless bool) ([]string, error) {
-	args := slices.Clone(b.Flags)
-	inConfig, err := configAllowsNetworkHost(b.Config)
+	args, err := BuildkitdFlags(b)
 	if err != nil {
 		return nil, err
-	}
-	if !hasEntitlementFlag(b.Flags) && !inConfig {
-		args = append(args, defaultEntitlementArg)
 	}
 	if rootless {
 		args = append(args, rootlessArg)
 	}
 	return args, nil
+}
+
+// BuildkitdFlags returns the daemon flags as buildx create stores them: the node's flags, then
+// DefaultEntitlementArg unless the flags grant an entitlement or the buildkitd.toml lists
+// network.host in insecure-entitlements.
+func BuildkitdFlags(b spec.Buildkitd) ([]string, error) {
+	flags := slices.Clone(b.Flags)
+	inConfig, err := configAllowsNetworkHost(b.Config)
+	if err != nil {
+		return nil, err
+	}
+	if !hasEntitlementFlag(b.Flags) && !inConfig {
+		flags = append(flags, DefaultEntitlementArg)
+	}
+	return flags, nil
 }
 
 // hasEntitlementFlag reports whether flags contain --allow-insecure-entitlement, in either the
