@@ -1,0 +1,363 @@
+package testenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Env is a running test environment: a Kubernetes 1.37 control plane with the kwok nodes
+// NodeAMD64 and NodeARM64, a registry, and one buildkitd for every pod on those nodes.
+type Env struct {
+	// Kubeconfig is the path of an admin kubeconfig for the cluster.
+	Kubeconfig string `json:"kubeconfig"`
+	// Config is the admin client configuration read from Kubeconfig.
+	Config *rest.Config `json:"-"`
+	// Registry is the host:port of a plain-HTTP registry on 127.0.0.1 that every buildkitd of the
+	// environment may push to.
+	Registry string `json:"registry"`
+	// BaseLayout is the directory of an OCI layout holding a busybox image for linux/amd64 and
+	// linux/arm64, shared by all environments of this user (do not write to it).
+	BaseLayout string `json:"baseLayout"`
+	// BaseDigest is the digest of the base image's index in BaseLayout, for a named build context
+	// `context:base=oci-layout://base@<BaseDigest>` with BaseLayout as the OCI store "base".
+	BaseDigest string `json:"baseDigest"`
+	// BinDir holds the test binaries (kubectl, buildctl, …).
+	BinDir string `json:"binDir"`
+	// RunDir is the environment's private directory: logs, state, sockets.
+	RunDir string `json:"runDir"`
+	// Owner is the process that started the environment and stops it.
+	Owner ProcessID `json:"owner"`
+	// Phases are the measured startup phases, in the order they ended.
+	Phases []Phase `json:"phases"`
+
+	owned     bool
+	linger    time.Duration
+	log       io.Writer
+	run       *runDir
+	clientset kubernetes.Interface
+	dynamic   dynamic.Interface
+
+	cp         controlPlane
+	kwok       *process
+	registry   *process
+	mapper     *mapper
+	lazy       *lazyStarter
+	stopMapper context.CancelFunc
+	cancel     context.CancelFunc
+
+	phaseMu  sync.Mutex
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Phase is the time one startup phase took.
+type Phase struct {
+	Name string `json:"name"`
+	// Took is how long the phase itself ran.
+	Took time.Duration `json:"took"`
+	// At is when it ended, from the start of Start.
+	At time.Duration `json:"at"`
+}
+
+// Options configure Start.
+type Options struct {
+	// Log receives progress and timings. Nil discards them.
+	Log io.Writer
+	// RunParent is where the run directory is made and stale ones are reaped; "" is RunParent().
+	RunParent string
+	// DaemonLinger is how long a deleted pod's buildkitd keeps running, so that a pod recreated
+	// under the same name (a StatefulSet's) finds its daemon and cache again.
+	DaemonLinger time.Duration
+}
+
+// DefaultOptions returns the options Main uses.
+func DefaultOptions() Options {
+	return Options{DaemonLinger: 5 * time.Second}
+}
+
+// Start starts an environment in a fresh run directory, on free ports of 127.0.0.1, and returns
+// once a canary pod is Ready with its buildkitd answering. It first reaps the run directories of
+// environments whose owner died. The caller must call Stop.
+func Start(ctx context.Context, opts Options) (_ *Env, err error) {
+	start := time.Now()
+	e := &Env{owned: true, log: opts.Log, linger: opts.DaemonLinger, lazy: newLazyStarter()}
+	if e.log == nil {
+		e.log = io.Discard
+	}
+	if e.linger <= 0 {
+		e.linger = DefaultOptions().DaemonLinger
+	}
+	if e.BinDir, err = BinDir(); err != nil {
+		return nil, err
+	}
+	cacheDir, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInstalled(e.BinDir, cacheDir); err != nil {
+		return nil, err
+	}
+	parent := opts.RunParent
+	if parent == "" {
+		parent = RunParent()
+	}
+	reaped, err := ReapStale(parent)
+	if err != nil {
+		return nil, fmt.Errorf("reap stale environments: %w", err)
+	}
+	for _, d := range reaped {
+		fmt.Fprintf(e.log, "testenv: reaped stale %s\n", d)
+	}
+	if e.run, err = newRunDir(parent); err != nil {
+		return nil, fmt.Errorf("make run dir: %w", err)
+	}
+	e.RunDir, e.Owner = e.run.path, e.run.state.Owner
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(e.log, "testenv: start failed, logs were in %s\n", e.RunDir)
+			_ = e.Stop()
+		}
+	}()
+	fmt.Fprintf(e.log, "testenv: starting in %s\n", e.RunDir)
+	e.phase("run dir", start, start)
+
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	e.Registry = fmt.Sprintf("127.0.0.1:%d", port)
+
+	ctx, cancel := context.WithCancel(ctx)
+	e.cancel = cancel
+	errs := make(chan error, 3)
+	go func() {
+		t := time.Now()
+		err := e.startRegistry(ctx)
+		e.phase("registry", start, t)
+		if err == nil {
+			t = time.Now()
+			var cached bool
+			cached, err = e.ensureBaseImage(ctx, cacheDir)
+			name := "base image (built)"
+			if cached {
+				name = "base image (cached)"
+			}
+			e.phase(name, start, t)
+		}
+		errs <- err
+	}()
+	go func() {
+		t := time.Now()
+		err := enableQEMU()
+		e.phase("binfmt qemu-aarch64", start, t)
+		errs <- err
+	}()
+	go func() { errs <- e.startCluster(ctx, start) }()
+	var all []error
+	for range 3 {
+		if err := <-errs; err != nil {
+			all = append(all, err)
+			cancel() // let the others give up
+		}
+	}
+	if err := errors.Join(all...); err != nil {
+		return nil, err
+	}
+	if err := e.Save(filepath.Join(e.RunDir, "env.json")); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.log, "testenv: ready in %.2fs\n", time.Since(start).Seconds())
+	return e, nil
+}
+
+// startCluster runs the control plane and kwok, starts the pod-to-buildkitd mapper, and waits for
+// a canary pod.
+func (e *Env) startCluster(ctx context.Context, start time.Time) error {
+	t := time.Now()
+	pki, err := newPKI(filepath.Join(e.RunDir, "pki"))
+	if err != nil {
+		return fmt.Errorf("make certificates: %w", err)
+	}
+	e.phase("certificates", start, t)
+	t = time.Now()
+	etcd, err := e.startEtcd(ctx)
+	if err != nil {
+		return err
+	}
+	e.phase("etcd", start, t)
+	t = time.Now()
+	if err := e.startAPIServer(ctx, etcd, pki); err != nil {
+		return err
+	}
+	e.phase("kube-apiserver", start, t)
+	e.Kubeconfig = filepath.Join(e.RunDir, "kubeconfig")
+	if err := pki.writeKubeconfig(e.Kubeconfig, e.cp.server); err != nil {
+		return err
+	}
+	if err := e.connect(); err != nil {
+		return err
+	}
+
+	t = time.Now()
+	controllers := make(chan error, 1)
+	go func() {
+		err := e.startControllers(ctx, pki)
+		e.phase("controller-manager, scheduler", start, t)
+		controllers <- err
+	}()
+	if err := e.installExecCRD(ctx); err != nil {
+		return err
+	}
+	if err := e.startKwok(ctx); err != nil {
+		return err
+	}
+	if err := e.createNodes(ctx); err != nil {
+		return err
+	}
+	e.mapper = newMapper(e, e.log, e.linger)
+	// the mapper outlives ctx, which only bounds the start; Stop ends it
+	mctx, cancel := context.WithCancel(context.Background())
+	e.stopMapper = cancel
+	if err := e.mapper.run(mctx, ctx); err != nil {
+		return err
+	}
+	if err := e.waitNodesReady(ctx); err != nil {
+		return err
+	}
+	e.phase("kwok nodes Ready", start, t)
+	if err := <-controllers; err != nil {
+		return err
+	}
+	t = time.Now()
+	if err := e.waitServiceAccount(ctx, metav1.NamespaceDefault); err != nil {
+		return err
+	}
+	e.phase("default ServiceAccount", start, t)
+	t = time.Now()
+	if err := e.canary(ctx); err != nil {
+		return err
+	}
+	e.phase("canary pod Ready, exec reaches buildkitd", start, t)
+	return nil
+}
+
+func (e *Env) connect() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400 // a private cluster: no reason to throttle tests client-side
+	e.Config = cfg
+	if e.clientset, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	e.dynamic, err = dynamic.NewForConfig(cfg)
+	return err
+}
+
+func (e *Env) phase(name string, start, t time.Time) {
+	e.phaseMu.Lock()
+	defer e.phaseMu.Unlock()
+	p := Phase{Name: name, Took: time.Since(t), At: time.Since(start)}
+	e.Phases = append(e.Phases, p)
+	fmt.Fprintf(e.log, "testenv: %-40s %6.2fs (at %.2fs)\n", name, p.Took.Seconds(), p.At.Seconds())
+}
+
+// Save writes the environment's description to path, for Load in another process.
+func (e *Env) Save(path string) error {
+	e.phaseMu.Lock()
+	b, err := json.MarshalIndent(e, "", "  ")
+	e.phaseMu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Read reads the description that Save wrote, without connecting to the environment.
+func Read(path string) (*Env, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read test environment: %w", err)
+	}
+	e := &Env{log: io.Discard}
+	if err := json.Unmarshal(b, e); err != nil {
+		return nil, fmt.Errorf("read test environment %s: %w", path, err)
+	}
+	return e, nil
+}
+
+// Load attaches to an environment that another process started and described with Save (the
+// supervisor of `go run ./hack/testenv up`). Stop of a loaded environment does nothing.
+func Load(path string) (*Env, error) {
+	e, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	if !e.Owner.Alive() {
+		return nil, fmt.Errorf("load test environment %s: its owner (pid %d) is gone (hint: run `go run ./hack/testenv up` again)", path, e.Owner.PID)
+	}
+	if err := e.connect(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Stop stops every process of the environment, unmounts what buildkitd mounted and removes the
+// run directory. It is safe to call more than once.
+func (e *Env) Stop() error {
+	if !e.owned {
+		return nil
+	}
+	e.stopOnce.Do(func() {
+		if e.cancel != nil {
+			e.cancel()
+		}
+		if e.stopMapper != nil {
+			e.stopMapper()
+		}
+		var wg sync.WaitGroup
+		for _, p := range []*process{e.kwok, e.registry} {
+			if p != nil {
+				wg.Go(func() { p.stop(5 * time.Second) })
+			}
+		}
+		if e.mapper != nil {
+			wg.Go(e.mapper.stop)
+		}
+		wg.Wait()
+		for _, p := range []*process{e.cp.controllerManager, e.cp.scheduler} {
+			if p != nil {
+				wg.Go(func() { p.stop(5 * time.Second) })
+			}
+		}
+		wg.Wait()
+		for _, p := range []*process{e.cp.apiserver, e.cp.etcd} {
+			if p != nil {
+				p.stop(10 * time.Second)
+			}
+		}
+		e.lazy.stop()
+		if e.RunDir != "" {
+			e.stopErr = Reap(e.RunDir)
+		}
+	})
+	return e.stopErr
+}

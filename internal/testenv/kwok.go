@@ -1,0 +1,169 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+)
+
+// The fake nodes kwok simulates; pods scheduled there get a buildkitd of the node's architecture.
+const (
+	NodeAMD64 = "kwok-amd64"
+	NodeARM64 = "kwok-arm64"
+)
+
+// nodePlatforms maps each fake node to the platform its builder pods' buildkitd serves.
+var nodePlatforms = map[string]string{NodeAMD64: "linux/amd64", NodeARM64: "linux/arm64"}
+
+const fieldManager = "bkctl-testenv"
+
+var (
+	execGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "execs"}
+	crdGVR  = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+)
+
+// installExecCRD installs kwok's Exec CRD and waits until it is served.
+func (e *Env) installExecCRD(ctx context.Context) error {
+	b, err := os.ReadFile(filepath.Join(e.BinDir, "kwok-crd-execs.yaml"))
+	if err != nil {
+		return err
+	}
+	var crd unstructured.Unstructured
+	if err := yaml.Unmarshal(b, &crd.Object); err != nil {
+		return fmt.Errorf("decode kwok Exec CRD: %w", err)
+	}
+	b, err = crd.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	crds := e.dynamic.Resource(crdGVR)
+	if _, err := crds.Patch(ctx, crd.GetName(), types.ApplyPatchType, b,
+		metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("apply CustomResourceDefinition/%s: %w", crd.GetName(), err)
+	}
+	for {
+		got, err := crds.Get(ctx, crd.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == "Established" && m["status"] == "True" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for CustomResourceDefinition/%s: %w", crd.GetName(), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Env) startKwok(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	stages, err := os.ReadFile(filepath.Join(e.BinDir, "kwok-stages.yaml"))
+	if err != nil {
+		return err
+	}
+	var cfg bytes.Buffer
+	// Defaults are not applied to options when a KwokConfiguration is given: every parallelism
+	// must be set, and exec needs the debugging handlers.
+	fmt.Fprintf(&cfg, `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
+  nodeIP: 127.0.0.1
+  nodePort: %[1]d
+  serverAddress: 127.0.0.1:%[1]d
+  cidr: 10.244.0.0/16
+  nodeLeaseDurationSeconds: 40
+  nodeLeaseParallelism: 4
+  podPlayStageParallelism: 4
+  nodePlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 4
+  enablePodsOnNodeSyncStreamWatch: true
+  enableDebuggingHandlers: true
+  enableCRDs: [Exec]
+`, port)
+	cfg.Write(stages)
+	cfgPath := filepath.Join(e.RunDir, "kwok.yaml")
+	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(e.BinDir, "kwok"), "--config="+cfgPath, "--kubeconfig="+e.Kubeconfig)
+	// kwok runs the command of a pod exec (buildctl dial-stdio) on this host, found in its PATH
+	cmd.Env = append(os.Environ(), "PATH="+e.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Dir = e.RunDir
+	p, err := e.run.startProcess("kwok", cmd)
+	if err != nil {
+		return err
+	}
+	e.kwok = p
+	return waitHealthy(ctx, p, "kwok", httpOK(http.DefaultClient, "http://127.0.0.1:"+strconv.Itoa(port)+"/healthz"))
+}
+
+// createNodes creates the fake nodes; kwok manages nodes with the kwok.x-k8s.io/node annotation.
+func (e *Env) createNodes(ctx context.Context) error {
+	for _, name := range []string{NodeAMD64, NodeARM64} {
+		arch := filepath.Base(nodePlatforms[name])
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels: map[string]string{
+				"type": "kwok", corev1.LabelArchStable: arch, corev1.LabelOSStable: "linux",
+				corev1.LabelHostname: name,
+			},
+		}}
+		if _, err := e.clientset.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create Node/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (e *Env) waitNodesReady(ctx context.Context) error {
+	for {
+		ready := 0
+		for _, name := range []string{NodeAMD64, NodeARM64} {
+			n, err := e.clientset.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("get Node/%s: %w", name, err)
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if ready == 2 {
+			return nil
+		}
+		if err := e.kwok.exited(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for kwok nodes Ready: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
