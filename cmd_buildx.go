@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/bkctl/bkctl/internal/buildxstore"
+)
+
+type buildxCmd struct {
+	Write buildxWriteCmd `cmd:"" help:"Write builders as docker buildx builder instances, so buildx uses bkctl's builders."`
+}
+
+// buildxConfigFlag is the buildx config dir, resolved as buildx resolves it when not given.
+type buildxConfigFlag struct {
+	BuildxConfig string `name:"buildx-config" placeholder:"DIR" help:"buildx config dir (default: $BUILDX_CONFIG, else $DOCKER_CONFIG/buildx, else ~/.docker/buildx)."`
+}
+
+func (f buildxConfigFlag) dir() (string, error) {
+	if f.BuildxConfig != "" {
+		return f.BuildxConfig, nil
+	}
+	return buildxstore.Dir(os.Getenv)
+}
+
+type buildxWriteCmd struct {
+	File       string `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
+	Builder    string `help:"Write only this builder."`
+	Kubeconfig string `env:"KUBECONFIG" help:"Kubeconfig recorded in each node's endpoint, as buildx create records $KUBECONFIG (empty: buildx's default rules when it runs)."`
+	buildxConfigFlag
+	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+}
+
+func (c *buildxWriteCmd) Help() string {
+	return `Writes one buildx builder instance per builder of the file into buildx's config dir,
+holding buildx's store lock, the way 'docker buildx create --driver kubernetes' would record
+it: the kubernetes driver, a node per bkctl node (same name, so buildx uses the Deployment or
+StatefulSet bkctl renders), its platforms, driver-opts (namespace, image, replicas, resources,
+storage, tolerations, ...), buildkitd flags and buildkitd.toml. Nothing is sent to a cluster;
+'docker buildx ls', 'docker buildx build --builder NAME' then use the builder bkctl applies.
+Writing the same file again changes nothing.
+
+Do not remove such a builder with 'docker buildx rm NAME': buildx's kubernetes driver then
+deletes the Deployments, StatefulSets and ConfigMaps bkctl manages. Use
+'docker buildx rm --keep-daemon NAME', which removes only the instance.
+
+Examples:
+  bkctl buildx write -f builders.yaml
+  bkctl buildx write -f builders.yaml --builder kube -o json
+  BUILDX_CONFIG=/tmp/bx bkctl buildx write -f builders.yaml && BUILDX_CONFIG=/tmp/bx docker buildx ls`
+}
+
+func (c *buildxWriteCmd) Run(ctx context.Context, s streams) error {
+	f, err := loadFile(c.File, s)
+	if err != nil {
+		return err
+	}
+	dir, err := c.dir()
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	opts := buildxstore.DefaultWriteOptions()
+	opts.Builder = c.Builder
+	opts.Kubeconfig = c.Kubeconfig
+	written, err := buildxstore.WriteBuilders(ctx, dir, f, opts)
+	for _, w := range written {
+		for _, n := range w.Notes {
+			s.printf("note: %s\n", n)
+		}
+	}
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if c.Output == "json" {
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"dir": dir, "builders": written})
+	}
+	for _, w := range written {
+		if _, err := fmt.Fprintf(s.Out, "%s: %s %s (%s)\n", w.Builder, w.Action, w.Path, plural(len(w.Nodes), "node")); err != nil {
+			return err
+		}
+	}
+	return nil
+}

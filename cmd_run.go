@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/moby/buildkit/cmd/buildctl/build"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/spec"
+)
+
+type runCmd struct {
+	Context      string   `arg:"" default:"." help:"Build context directory."`
+	File         string   `short:"f" name:"file" help:"Dockerfile (default: CONTEXT/Dockerfile)."`
+	BuildersFile string   `name:"builders-file" default:"builders.yaml" help:"Builders file that defines --builder (- reads stdin)."`
+	Builder      string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
+	Platform     []string `name:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
+	Tag          []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
+	Push         bool     `name:"push" help:"Shorthand for --output type=registry."`
+	Load         bool     `name:"load" help:"Not supported: bkctl has no docker daemon to load into."`
+	Output       []string `short:"o" name:"output" sep:"none" help:"Output: type=image|registry|oci|tar|local,… (repeatable)."`
+	BuildArg     []string `name:"build-arg" sep:"none" help:"Build-time variable NAME=VALUE (NAME alone takes it from the environment)."`
+	Target       string   `name:"target" help:"Target stage to build."`
+	Label        []string `name:"label" sep:"none" help:"Image label NAME=VALUE."`
+	Secret       []string `name:"secret" sep:"none" help:"Secret for the build: id=ID,src=PATH or id=ID,env=VAR."`
+	SSH          []string `name:"ssh" sep:"none" help:"SSH agent socket or keys for the build: default|ID[=SOCKET|KEY[,…]]."`
+	CacheFrom    []string `name:"cache-from" sep:"none" help:"Cache import: type=registry,ref=REF (or REF)."`
+	CacheTo      []string `name:"cache-to" sep:"none" help:"Cache export: type=registry,ref=REF,mode=max or type=inline."`
+	NoCache      bool     `name:"no-cache" help:"Do not use the cache."`
+	MetadataFile string   `name:"metadata-file" help:"Write the build result metadata (buildx's JSON) to this file."`
+	Progress     string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet" default:"auto" help:"Progress output: auto, plain, tty, rawjson, quiet."`
+	BuildContext []string `name:"build-context" sep:"none" help:"Named context NAME=DIR|oci-layout://PATH@DIGEST|docker-image://REF."`
+	StickyKey    string   `name:"sticky-key" help:"Key of the pod choice on sticky nodes (default: the absolute context path, like buildx)."`
+	Kubeconfig   string   `name:"kubeconfig" help:"Path of the kubeconfig (default: $KUBECONFIG, ~/.kube/config)."`
+	KubeContext  string   `name:"context" help:"Kubeconfig context to use."`
+}
+
+func (c *runCmd) Help() string {
+	return `Runs a build like 'docker buildx build' on the pods of a builder from the builders file,
+through 'kubectl exec' of 'buildctl dial-stdio' as buildx's kubernetes driver does. Each
+platform builds on the node that declares it, else on the first node whose workers report it
+(QEMU); nodes build in parallel and a pushed multi-node result is one image index. A node's pod
+is chosen by its loadbalance: sticky (the same context goes to the same pod) or random.
+
+There is no docker daemon to load an image into: --load, type=docker and a node's
+defaultLoad are errors; push the image or export it instead.
+
+Examples:
+  bkctl run --builder kube -t registry.example/app:1 --push .
+  bkctl run --builders-file ci/builders.yaml --platform linux/amd64,linux/arm64 -t reg/app:1 --push .
+  bkctl run -o type=oci,dest=app.tar --secret id=npm,src=$HOME/.npmrc .`
+}
+
+func (c *runCmd) Run(ctx context.Context, s streams) error {
+	f, err := loadFile(c.BuildersFile, s)
+	if err != nil {
+		return err
+	}
+	b, err := pickBuilder(f, c.Builder)
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	opts, err := c.options(s)
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if c.Load {
+		return &exitCode{code: 1, err: fmt.Errorf("--load: %w", buildrun.ErrNoLoad)}
+	}
+	cfg, err := c.restConfig()
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	target, err := toBuilder(cfg, f, b)
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if len(opts.Outputs) == 0 {
+		for _, n := range b.Nodes {
+			if n.DefaultLoad {
+				return &exitCode{code: 1, err: fmt.Errorf("node %s sets defaultLoad: %w", n.Name, buildrun.ErrNoLoad)}
+			}
+		}
+		s.printf("WARNING: no output specified: the result stays in the build cache only (hint: --push or --output)\n")
+	}
+	res, err := buildrun.Build(ctx, target, opts)
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if c.MetadataFile != "" {
+		if err := writeMetadata(c.MetadataFile, b.Name, res); err != nil {
+			return &exitCode{code: 1, err: err}
+		}
+	}
+	return nil
+}
+
+func (c *runCmd) options(s streams) (buildrun.Options, error) {
+	o := buildrun.DefaultOptions()
+	o.ContextDir, o.Dockerfile, o.Platforms, o.Target = c.Context, c.File, c.Platform, c.Target
+	o.Tags, o.NoCache, o.StickyKey = c.Tag, c.NoCache, c.StickyKey
+	o.Progress, o.ProgressMode, o.Stdout = s.Err, c.Progress, s.Out
+	var err error
+	if o.Outputs, err = buildrun.ParseOutputs(c.Output, c.Push); err != nil {
+		return o, err
+	}
+	if o.BuildArgs, err = buildrun.ParseKeyValues(c.BuildArg, os.LookupEnv); err != nil {
+		return o, err
+	}
+	if o.Labels, err = buildrun.ParseKeyValues(c.Label, nil); err != nil {
+		return o, err
+	}
+	if o.NamedContexts, err = buildrun.ParseKeyValues(c.BuildContext, nil); err != nil {
+		return o, err
+	}
+	if o.CacheFrom, err = buildrun.ParseCache(c.CacheFrom, false); err != nil {
+		return o, err
+	}
+	if o.CacheTo, err = buildrun.ParseCache(c.CacheTo, true); err != nil {
+		return o, err
+	}
+	if len(c.Secret) > 0 {
+		a, err := build.ParseSecret(c.Secret)
+		if err != nil {
+			return o, fmt.Errorf("--secret: %w", err)
+		}
+		o.Session = append(o.Session, a)
+	}
+	if len(c.SSH) > 0 {
+		confs, err := build.ParseSSH(c.SSH)
+		if err != nil {
+			return o, fmt.Errorf("--ssh: %w", err)
+		}
+		a, err := sshprovider.NewSSHAgentProvider(confs)
+		if err != nil {
+			return o, fmt.Errorf("--ssh: %w", err)
+		}
+		o.Session = append(o.Session, session.Attachable(a))
+	}
+	return o, nil
+}
+
+func (c *runCmd) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = c.Kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: c.KubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// pickBuilder returns the named builder, or the only one when name is empty.
+func pickBuilder(f *spec.File, name string) (*spec.Builder, error) {
+	if name == "" {
+		if len(f.Builders) == 1 {
+			return &f.Builders[0], nil
+		}
+		return nil, fmt.Errorf("%s defines %d builders (hint: choose one with --builder)", f.Path, len(f.Builders))
+	}
+	for i := range f.Builders {
+		if f.Builders[i].Name == name {
+			return &f.Builders[i], nil
+		}
+	}
+	return nil, fmt.Errorf("builder %q is not in %s", name, f.Path)
+}
+
+// toBuilder gives every node of b its pod exec transport. Node names default as render names
+// them.
+func toBuilder(cfg *rest.Config, f *spec.File, b *spec.Builder) (buildrun.Builder, error) {
+	ns := b.Namespace
+	if ns == "" {
+		ns = f.Metadata.Namespace
+	}
+	out := buildrun.Builder{Name: b.Name}
+	for i, n := range b.Nodes {
+		if n.Name == "" {
+			n.Name = fmt.Sprintf("%s%d", b.Name, i)
+		}
+		t, err := buildrun.NewPodExec(cfg, ns, n.Name)
+		if err != nil {
+			return out, err
+		}
+		out.Nodes = append(out.Nodes, buildrun.Node{Name: n.Name, Platforms: n.Platforms, Loadbalance: n.Loadbalance, Transport: t})
+	}
+	return out, nil
+}
+
+// writeMetadata writes the result in the shape of buildx's --metadata-file: the exporter
+// response with base64 JSON values decoded, and buildx.build.ref.
+func writeMetadata(path, builder string, res *buildrun.Result) error {
+	out := map[string]any{}
+	for k, v := range res.ExporterResponse {
+		out[k] = v
+		if dt, err := base64.StdEncoding.DecodeString(v); err == nil {
+			var raw map[string]any
+			if json.Unmarshal(dt, &raw) == nil && len(raw) > 0 {
+				out[k] = json.RawMessage(dt)
+			}
+		}
+	}
+	if len(res.Builds) > 0 {
+		nb := res.Builds[0]
+		out["buildx.build.ref"] = builder + "/" + nb.Node + "/" + nb.Ref
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write metadata file: %w", err)
+	}
+	return nil
+}

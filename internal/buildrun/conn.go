@@ -1,0 +1,127 @@
+package buildrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/grpcerrors"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc/codes"
+)
+
+// daemonConn is a BuildKit client connected to one daemon of a node.
+type daemonConn struct {
+	daemon  string
+	client  *client.Client
+	workers []ocispecs.Platform
+	cancel  context.CancelFunc
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// connect chooses a daemon of node n and connects to it, asking for its workers to know it
+// answers. A failed attempt is retried with backoff on another daemon where there is one.
+func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daemonConn, error) {
+	var last error
+	for attempt := range r.opts.Attempts {
+		if attempt > 0 && !r.sleep(ctx, attempt) {
+			return nil, errors.Join(last, context.Cause(ctx))
+		}
+		daemons, err := n.Transport.Daemons(ctx)
+		if err != nil {
+			return nil, err // the API server answered with an error: not a pod's fault
+		}
+		d, err := Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
+		if errors.Is(err, ErrNoDaemon) && len(daemons) > 0 {
+			clear(avoid) // every pod failed once: try them again rather than give up
+			d, err = Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
+		}
+		if err != nil {
+			last = fmt.Errorf("node %s: %w", n.Name, err)
+			continue
+		}
+		dc, err := dialDaemon(ctx, n.Transport, d)
+		if err == nil {
+			return dc, nil
+		}
+		last = fmt.Errorf("node %s: connect to %s: %w", n.Name, d, err)
+		avoid[d] = true
+		r.notice("%v (attempt %d of %d)", last, attempt+1, r.opts.Attempts)
+	}
+	return nil, last
+}
+
+func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	dc := &daemonConn{daemon: daemon, cancel: cancel}
+	c, err := client.New(cctx, "", client.WithContextDialer(func(context.Context, string) (net.Conn, error) {
+		conn, err := t.Dial(cctx, daemon)
+		if err == nil {
+			dc.mu.Lock()
+			dc.conns = append(dc.conns, conn)
+			dc.mu.Unlock()
+		}
+		return conn, err
+	}))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	dc.client = c
+	ws, err := c.ListWorkers(cctx)
+	if err != nil {
+		dc.close()
+		if gone := dc.gone(); gone != nil {
+			return nil, gone
+		}
+		return nil, err
+	}
+	for _, w := range ws {
+		dc.workers = append(dc.workers, w.Platforms...)
+	}
+	return dc, nil
+}
+
+// close ends the client and the transport's sessions.
+func (dc *daemonConn) close() {
+	_ = dc.client.Close()
+	dc.cancel()
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	for _, c := range dc.conns {
+		_ = c.Close()
+	}
+}
+
+// gone returns the error of a connection whose daemon went away, if any did.
+func (dc *daemonConn) gone() error {
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	for _, c := range dc.conns {
+		if g, ok := c.(interface{ Gone() error }); ok {
+			if err := g.Gone(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// transient reports whether err came from the connection to a daemon rather than from the
+// build, so that another attempt, maybe on another daemon, can succeed.
+func transient(err error) bool {
+	var gone *DaemonGoneError
+	switch {
+	case errors.As(err, &gone), errors.Is(err, ErrNoDaemon):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return grpcerrors.Code(err) == codes.Unavailable
+}

@@ -1,0 +1,121 @@
+package buildrun
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/tools/remotecommand"
+)
+
+// errStreamEnded reports an exec stream that ended before it was established.
+var errStreamEnded = errors.New("exec stream ended before it was established")
+
+// execConn is a net.Conn over the stdin and stdout of an exec session. The session ends when
+// the context given to dialExec is cancelled: closing stdin is not enough, because some
+// runtimes (kwok) never pass the close on to the process.
+type execConn struct {
+	stdin  *io.PipeWriter
+	stdout *io.PipeReader
+	ctx    context.Context // ends with the session
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	cause  error // what closed the connection; nil while open
+}
+
+// dialExec starts exec's stream and returns once it is established: the executor reads stdin
+// only after its streams exist, so the first read of stdin marks the session as up. stderr
+// receives what the remote command prints there.
+func dialExec(ctx context.Context, exec remotecommand.Executor, stderr io.Writer) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	c := &execConn{stdin: inW, stdout: outR, ctx: ctx, cancel: cancel}
+	ready := make(chan struct{})
+	ended := make(chan error, 1)
+	go func() {
+		err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{
+			Stdin:  &firstRead{r: inR, ready: ready},
+			Stdout: outW,
+			Stderr: stderr,
+		})
+		if err == nil {
+			err = io.EOF
+		}
+		outW.CloseWithError(err)
+		inR.CloseWithError(err)
+		ended <- err
+		cancel()
+	}()
+	select {
+	case <-ready:
+		return c, nil
+	case err := <-ended:
+		c.Close()
+		if err == io.EOF {
+			err = errStreamEnded
+		}
+		return nil, err
+	case <-ctx.Done():
+		c.Close()
+		return nil, context.Cause(ctx)
+	}
+}
+
+type firstRead struct {
+	r     io.Reader
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	f.once.Do(func() { close(f.ready) })
+	return f.r.Read(p)
+}
+
+func (c *execConn) Read(p []byte) (int, error)  { return c.stdout.Read(p) }
+func (c *execConn) Write(p []byte) (int, error) { return c.stdin.Write(p) }
+
+// Close ends the exec session.
+func (c *execConn) Close() error {
+	c.closeWithError(net.ErrClosed)
+	return nil
+}
+
+// closeWithError makes reads and writes fail with err and ends the session.
+func (c *execConn) closeWithError(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return
+	}
+	c.cause = err
+	c.stdin.CloseWithError(err)
+	c.stdout.CloseWithError(err)
+	c.cancel()
+}
+
+// Gone returns the *DaemonGoneError that closed the connection, if its pod went away.
+func (c *execConn) Gone() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var gone *DaemonGoneError
+	if errors.As(c.cause, &gone) {
+		return gone
+	}
+	return nil
+}
+
+func (c *execConn) LocalAddr() net.Addr              { return execAddr{} }
+func (c *execConn) RemoteAddr() net.Addr             { return execAddr{} }
+func (c *execConn) SetDeadline(time.Time) error      { return nil }
+func (c *execConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *execConn) SetWriteDeadline(time.Time) error { return nil }
+
+type execAddr struct{}
+
+func (execAddr) Network() string { return "exec" }
+func (execAddr) String() string  { return "exec" }

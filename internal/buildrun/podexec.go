@@ -1,0 +1,143 @@
+package buildrun
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+)
+
+// PodExec is the Transport to the pods of a node: it execs `buildctl dial-stdio` in their
+// buildkitd container, as docker buildx's kubernetes driver does.
+type PodExec struct {
+	Config *rest.Config
+	Client kubernetes.Interface
+	// Namespace and Node select the pods: label app=<Node> in Namespace.
+	Namespace string
+	Node      string
+	// Container runs Command; the defaults are buildkitd and buildctl dial-stdio.
+	Container string
+	Command   []string
+	// Stderr receives what the command prints on its stderr; nil discards it.
+	Stderr io.Writer
+}
+
+// NewPodExec returns the transport to the pods of node in namespace.
+func NewPodExec(cfg *rest.Config, namespace, node string) (*PodExec, error) {
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &PodExec{Config: cfg, Client: c, Namespace: namespace, Node: node,
+		Container: "buildkitd", Command: []string{"buildctl", "dial-stdio"}}, nil
+}
+
+// Daemons returns the names of the node's pods that are Running, Ready and not terminating.
+func (p *PodExec) Daemons(ctx context.Context) ([]string, error) {
+	sel := labels.Set{"app": p.Node}.AsSelector().String()
+	list, err := p.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list pods %s in %s: %w", sel, p.Namespace, err)
+	}
+	var names []string
+	for i := range list.Items {
+		if podUsable(&list.Items[i]) {
+			names = append(names, list.Items[i].Name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func podUsable(pod *corev1.Pod) bool {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Dial execs the command in the pod over websocket, falling back to SPDY for API servers that
+// do not speak it. When the pod is deleted, the connection fails with a *DaemonGoneError.
+func (p *PodExec) Dial(ctx context.Context, pod string) (net.Conn, error) {
+	req := p.Client.CoreV1().RESTClient().Post().
+		Namespace(p.Namespace).Resource("pods").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: p.Container,
+			Command:   p.Command,
+			Stdin:     true,
+			Stdout:    true,
+			Stderr:    true,
+		}, scheme.ParameterCodec)
+	ws, err := remotecommand.NewWebSocketExecutor(p.Config, "GET", req.URL().String())
+	if err != nil {
+		return nil, fmt.Errorf("exec Pod/%s/%s: %w", p.Namespace, pod, err)
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(p.Config, "POST", req.URL())
+	if err != nil {
+		return nil, fmt.Errorf("exec Pod/%s/%s: %w", p.Namespace, pod, err)
+	}
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	stderr := p.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	conn, err := dialExec(ctx, exec, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("exec Pod/%s/%s: %w", p.Namespace, pod, err)
+	}
+	ec := conn.(*execConn)
+	go p.watchGone(ec, pod)
+	return conn, nil
+}
+
+// watchGone fails the connection as soon as its pod starts terminating, instead of waiting for
+// the daemon to go away with it.
+func (p *PodExec) watchGone(c *execConn, pod string) {
+	ctx, cancel := context.WithCancel(c.ctx) // the connection's end stops the watch
+	defer cancel()
+	w, err := p.Client.CoreV1().Pods(p.Namespace).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", pod).String(),
+	})
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	gone := &DaemonGoneError{Daemon: "Pod/" + p.Namespace + "/" + pod}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			obj, _ := ev.Object.(*corev1.Pod)
+			if ev.Type == watch.Deleted || (obj != nil && obj.DeletionTimestamp != nil) {
+				c.closeWithError(gone)
+				return
+			}
+		}
+	}
+}
