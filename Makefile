@@ -45,3 +45,12 @@ clean:
 	rm -rf bin
 
 -include hack/testenv.mk
+
+## bench-plan: bkctl plan / no-op apply vs kubectl diff / apply --server-side on 50 builders × 2 nodes
+.PHONY: bench-plan
+bench-plan: build testbin
+	$(GO) run ./hack/benchplan -bkctl $(BIN)
+
+## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), and two nodes in parallel vs in sequence
+bench-run: testbin
+	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes' -benchtime=1x -v ./internal/buildrun

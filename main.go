@@ -12,12 +12,19 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/willabides/kongplete"
+	"k8s.io/klog/v2"
 )
 
 // cli is the command tree; each command lives in its own cmd_<verb>.go.
 type cli struct {
 	Validate   validateCmd   `cmd:"" help:"Check builders files against the schema and the rules buildx and Kubernetes enforce."`
 	Render     renderCmd     `cmd:"" help:"Print the Kubernetes objects a builders file describes."`
+	Plan       planCmd       `cmd:"" help:"Show what apply would change in the cluster (server-side dry-run)."`
+	Apply      applyCmd      `cmd:"" help:"Apply a builders file: create, update, prune, wait until ready."`
+	Delete     deleteCmd     `cmd:"" help:"Delete everything a builders file's inventory holds."`
+	Run        runCmd        `cmd:"" help:"Build on a builder's pods, like docker buildx build."`
+	Import     importCmd     `cmd:"" help:"Print the builders.yaml of existing docker buildx kubernetes builders."`
+	Buildx     buildxCmd     `cmd:"" help:"Interoperate with docker buildx: write builders as buildx instances."`
 	Version    versionCmd    `cmd:"" help:"Print the bkctl version."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script."`
 }
@@ -29,6 +36,10 @@ type streams struct {
 }
 
 func main() {
+	// client-go logs through klog (e.g. when an exec stream is cancelled); bkctl reports errors
+	// itself, so library logs would only be noise on stderr.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()

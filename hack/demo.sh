@@ -28,6 +28,13 @@ if has plan && has apply; then
   "$BKCTL" apply -f "$FILE"
   bold "bkctl plan -f $FILE --exit-code   (in sync: exit 0)"
   "$BKCTL" plan -f "$FILE" --exit-code
+  bold "drift: kubectl scale deployment/builder-amd64 --replicas=3, then bkctl plan shows it"
+  .testenv/bin/kubectl -n buildkit scale deployment/builder-amd64 --replicas=3
+  "$BKCTL" plan -f "$FILE" --exit-code || echo "(exit $?: changes pending)"
+  bold "bkctl apply -f $FILE   (reverts the drift)"
+  "$BKCTL" apply -f "$FILE"
+  bold "bkctl apply -f $FILE   (again: in sync, nothing is sent)"
+  "$BKCTL" apply -f "$FILE"
 else
   echo "(plan/apply are not built yet: the demo stops after render)"
 fi

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bkctl/bkctl/internal/apply"
+	"github.com/bkctl/bkctl/internal/diff"
+)
+
+type applyCmd struct {
+	clusterFlags
+	File           string `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
+	DryRun         bool   `name:"dry-run" help:"Only print the plan (same as bkctl plan)."`
+	ForceConflicts bool   `name:"force-conflicts" help:"Take over fields that other appliers own."`
+	Prune          bool   `default:"true" negatable:"" help:"Delete members the file no longer renders (--prune=false keeps them)."`
+	PrunePVCs      bool   `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
+	Wait           bool   `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
+	Output         string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+}
+
+func (c *applyCmd) Help() string {
+	return `Validates the file (nothing is sent when it is invalid), plans, and then applies with
+server-side apply (field manager bkctl): namespaces first, only the objects whose dry-run
+differs from the cluster, so that applying an unchanged file writes nothing. It records the
+file's inventory (a kubectl ApplySet), prunes members the file no longer renders once every
+apply succeeded, and waits for the changed builders to roll out, with progress on stderr.
+A field another applier owns stops the apply before anything is written, unless
+--force-conflicts. An empty builders list removes everything the inventory holds.
+
+Exit status: 0 success or in sync, 1 error (invalid file, API error, conflict, timeout).
+
+Examples:
+  bkctl apply -f builders.yaml
+  bkctl apply -f builders.yaml --force-conflicts
+  bkctl apply -f builders.yaml --prune=false --wait=false`
+}
+
+func (c *applyCmd) Run(ctx context.Context, s streams) error {
+	t, err := prepare(ctx, c.File, c.clusterFlags, s)
+	if err != nil {
+		return err
+	}
+	p, err := t.manager.Plan(ctx, t.set, t.objs)
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if c.DryRun {
+		return writePlan(s, p, c.Output)
+	}
+	if c.Output == "text" {
+		if err := writePlan(s, p, "text"); err != nil {
+			return err
+		}
+	}
+	opts := apply.DefaultOptions()
+	opts.ForceConflicts, opts.Prune, opts.PrunePVCs, opts.Wait = c.ForceConflicts, c.Prune, c.PrunePVCs, c.Wait
+	opts.Timeout = timeouts(t.file)
+	opts.Progress = progressPrinter(s)
+	res, err := t.manager.Apply(ctx, t.set, p, opts)
+	if c.Output == "json" {
+		if jerr := writeResultJSON(s, res, err); jerr != nil {
+			return jerr
+		}
+	} else if err == nil {
+		fmt.Fprintln(s.Out, resultLine(res))
+	}
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	return nil
+}
+
+func resultLine(r *apply.Result) string {
+	if r.InSync() {
+		return "Apply complete: in sync, nothing changed."
+	}
+	n := map[diff.Action]int{}
+	for _, c := range r.Applied {
+		n[c.Action]++
+	}
+	return fmt.Sprintf("Apply complete: %d created, %d updated, %d pruned, %d ready.",
+		n[diff.Create], n[diff.Update]+n[diff.Conflict], len(r.Pruned), len(r.Ready))
+}
+
+// progressPrinter renders apply events on stderr, one line each; events come from concurrent
+// waits, so lines are written whole under a lock.
+func progressPrinter(s streams) func(apply.Event) {
+	var mu sync.Mutex
+	return func(e apply.Event) {
+		var line string
+		switch e.Type {
+		case apply.EventApplied:
+			verb := map[diff.Action]string{diff.Create: "created", diff.Update: "updated", diff.Conflict: "updated (fields taken over)"}[e.Action]
+			line = fmt.Sprintf("%s: %s", e.Ref, verb)
+		case apply.EventPruned:
+			line = fmt.Sprintf("%s: pruned", e.Ref)
+		case apply.EventKept:
+			line = fmt.Sprintf("%s: kept, %s", e.Ref, e.Message)
+		case apply.EventWaiting:
+			if e.Elapsed == 0 {
+				line = fmt.Sprintf("%s: waiting for rollout (%s)", e.Ref, e.Message)
+			} else {
+				line = fmt.Sprintf("%s: %s (%s)", e.Ref, e.Message, e.Elapsed.Round(100*time.Millisecond))
+			}
+		case apply.EventReady:
+			line = fmt.Sprintf("%s: ready after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
+		case apply.EventFailed:
+			line = fmt.Sprintf("%s: not ready after %s: %s", e.Ref, e.Elapsed.Round(100*time.Millisecond), e.Message)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		s.printf("%s\n", line)
+	}
+}
+
+type resultJSON struct {
+	Plan    json.RawMessage `json:"plan"`
+	InSync  bool            `json:"inSync"`
+	Applied []string        `json:"applied"`
+	Pruned  []string        `json:"pruned"`
+	PVCs    []string        `json:"prunedClaims"`
+	Ready   []string        `json:"ready"`
+	Error   string          `json:"error,omitempty"`
+}
+
+func writeResultJSON(s streams, r *apply.Result, applyErr error) error {
+	if r == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := diff.WriteJSON(&buf, r.Plan); err != nil {
+		return err
+	}
+	out := resultJSON{Plan: buf.Bytes(), InSync: r.InSync(), Applied: []string{}, Pruned: refs(r.Pruned), PVCs: refs(r.PVCs), Ready: refs(r.Ready)}
+	for _, c := range r.Applied {
+		out.Applied = append(out.Applied, c.Ref.String())
+	}
+	if applyErr != nil {
+		out.Error = applyErr.Error()
+	}
+	enc := json.NewEncoder(s.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func refs(rs []diff.Ref) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	return out
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkctl/bkctl/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// runCluster runs bkctl in-process against the cluster and returns its exit code and streams.
+func runCluster(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	code := run(ctx, args, streams{In: strings.NewReader(""), Out: &out, Err: &errw})
+	return code, out.String(), errw.String()
+}
+
+func writeBuilders(t *testing.T, ns, nodes string) string {
+	t.Helper()
+	body := "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata:\n  name: cli\n  namespace: " + ns +
+		"\nbuilders:\n  - name: kube\n    nodes:\n" + nodes
+	path := filepath.Join(t.TempDir(), "builders.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const cliNode = "      - name: amd\n        nodeSelector: {kubernetes.io/arch: amd64}\n        replicas: 1\n        timeout: 30s\n"
+
+func TestPlanApplyExitCodes(t *testing.T) {
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	kc := "--kubeconfig=" + env.Kubeconfig
+
+	code, out, errs := runCluster(t, "plan", "-f", file, kc, "--exit-code")
+	if code != 2 || !strings.Contains(out, "+ create    Deployment/"+ns+"/amd") {
+		t.Fatalf("plan --exit-code before apply = %d, want 2\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if code, _, _ := runCluster(t, "plan", "-f", file, kc); code != 0 {
+		t.Errorf("plan without --exit-code = %d, want 0", code)
+	}
+	code, out, errs = runCluster(t, "apply", "-f", file, kc)
+	if code != 0 || !strings.Contains(errs, "Deployment/"+ns+"/amd: ready after") {
+		t.Fatalf("apply = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	code, out, errs = runCluster(t, "plan", "-f", file, kc, "--exit-code")
+	if code != 0 || !strings.Contains(out, "in sync") {
+		t.Errorf("plan --exit-code after apply = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	code, out, _ = runCluster(t, "apply", "-f", file, kc)
+	if code != 0 || !strings.Contains(out, "in sync") {
+		t.Errorf("second apply = %d, want 0 and in sync\n%s", code, out)
+	}
+	code, out, _ = runCluster(t, "plan", "-f", file, kc, "-o", "json", "--exit-code")
+	if code != 0 || !strings.Contains(out, `"pending": false`) {
+		t.Errorf("plan -o json = %d\n%s", code, out)
+	}
+	code, out, errs = runCluster(t, "delete", "-f", file, kc)
+	if code != 0 || !strings.Contains(errs, "Deployment/"+ns+"/amd: pruned") {
+		t.Errorf("delete = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	ns := env.Namespace(t)
+	kc := "--kubeconfig=" + env.Kubeconfig
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"invalid file is never sent": {
+			[]string{"apply", "-f", writeBuilders(t, ns, "      - name: amd\n        replicas: -1\n"), kc},
+			"replicas",
+		},
+		"wrong context": {
+			[]string{"plan", "-f", writeBuilders(t, ns, cliNode), kc, "--context", "nope"},
+			`context "nope" not found`,
+		},
+		"unreachable cluster": {
+			[]string{"plan", "-f", writeBuilders(t, ns, cliNode), "--kubeconfig", unreachableKubeconfig(t)},
+			"cannot reach the cluster at https://127.0.0.1:1",
+		},
+		"wait timeout names the object and its status": {
+			[]string{"apply", "-f", writeBuilders(t, ns, "      - name: nowhere\n        nodeSelector: {kubernetes.io/arch: s390x}\n        timeout: 2s\n"), kc},
+			"Deployment/" + ns + "/nowhere: InProgress after 2s",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, out, errs := runCluster(t, tt.args...)
+			if code != 1 || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, want 1 with %q on stderr\nstdout:\n%s\nstderr:\n%s", code, tt.want, out, errs)
+			}
+		})
+	}
+}
+
+func unreachableKubeconfig(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`
+	if err := os.WriteFile(path, []byte(kc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,196 @@
+// Command benchplan measures bkctl plan and a no-op bkctl apply against kubectl diff
+// --server-side and kubectl apply --server-side on a generated 50 builders × 2 nodes file, in a
+// real test environment, and prints median wall times and ratios (make bench-plan).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/bkctl/bkctl/internal/apply"
+	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/spec"
+	"github.com/bkctl/bkctl/internal/testenv"
+)
+
+func main() {
+	runs := flag.Int("runs", 7, "measured runs of each command")
+	builders := flag.Int("builders", 50, "builders in the generated file (2 nodes each)")
+	bin := flag.String("bkctl", "bin/bkctl", "the bkctl binary")
+	flag.Parse()
+	if err := bench(*bin, *builders, *runs); err != nil {
+		fmt.Fprintf(os.Stderr, "benchplan: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func bench(bin string, builders, runs int) error {
+	ctx := context.Background()
+	var env *testenv.Env
+	var err error
+	if p := os.Getenv(testenv.EnvVar); p != "" {
+		env, err = testenv.Load(p)
+	} else {
+		startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		env, err = testenv.Start(startCtx, testenv.DefaultOptions())
+		cancel()
+	}
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	ns, err := env.CreateNamespace(ctx, "bench-plan")
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "benchplan")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "builders.yaml")
+	if err := os.WriteFile(file, generate(ns, builders), 0o644); err != nil {
+		return err
+	}
+	kubectl := filepath.Join(env.BinDir, "kubectl")
+	rendered := filepath.Join(dir, "rendered.yaml")
+	out, err := exec.Command(bin, "render", "-f", file).Output()
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := os.WriteFile(rendered, out, 0o644); err != nil {
+		return err
+	}
+	kc := "--kubeconfig=" + env.Kubeconfig
+	if out, err := exec.Command(bin, "apply", "-f", file, kc).CombinedOutput(); err != nil {
+		return fmt.Errorf("first apply: %w\n%s", err, out)
+	}
+
+	cmds := []struct {
+		name string
+		args []string
+		ok   func(error) bool
+	}{
+		{"bkctl plan", []string{bin, "plan", "-f", file, kc}, nil},
+		{"kubectl diff --server-side", []string{kubectl, "diff", "--server-side", "--field-manager=bkctl", "--force-conflicts", "-f", rendered, kc}, exitOneOK},
+		{"bkctl apply (no-op)", []string{bin, "apply", "-f", file, kc}, nil},
+		{"kubectl apply --server-side", []string{kubectl, "apply", "--server-side", "--field-manager=bkctl", "--force-conflicts", "-f", rendered, kc}, nil},
+	}
+	times := make([][]time.Duration, len(cmds))
+	for r := 0; r < runs+1; r++ { // the first round warms caches and is not counted
+		for i, c := range cmds {
+			start := time.Now()
+			cmd := exec.Command(c.args[0], c.args[1:]...)
+			cmd.Env = append(os.Environ(), "KUBECTL_EXTERNAL_DIFF=true")
+			out, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			if err != nil && (c.ok == nil || !c.ok(err)) {
+				return fmt.Errorf("%s: %w\n%s", c.name, err, out)
+			}
+			if r > 0 {
+				times[i] = append(times[i], took)
+			}
+		}
+	}
+	// in-process, to count requests; its tooling annotation (bkctl/devel) may differ from the
+	// binary's version, so the first run may rewrite the parent and the second is counted
+	if _, err := mutatingRequestsOfNoopApply(ctx, env.Config, file); err != nil {
+		return err
+	}
+	n, err := mutatingRequestsOfNoopApply(ctx, env.Config, file)
+	if err != nil {
+		return err
+	}
+	med := make([]time.Duration, len(cmds))
+	fmt.Printf("%d builders × 2 nodes (%d objects), %d runs each, alternating; medians:\n", builders, strings.Count(string(out), "\nkind:")+1, runs)
+	for i, c := range cmds {
+		med[i] = median(times[i])
+		fmt.Printf("  %-30s %8.0f ms\n", c.name, float64(med[i].Microseconds())/1000)
+	}
+	fmt.Printf("plan / kubectl diff:   %.2f× (goal ≤ 0.30×)\n", float64(med[0])/float64(med[1]))
+	fmt.Printf("apply / kubectl apply: %.2f× (goal ≤ 0.50×)\n", float64(med[2])/float64(med[3]))
+	fmt.Printf("mutating requests of a no-op bkctl apply: %d (goal 0)\n", n)
+	return nil
+}
+
+func exitOneOK(err error) bool {
+	ee, ok := err.(*exec.ExitError)
+	return ok && ee.ExitCode() == 1 // kubectl diff: 1 means differences found
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func generate(ns string, builders int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata:\n  name: bench\n  namespace: %s\nbuilders:\n", ns)
+	for i := range builders {
+		fmt.Fprintf(&b, `  - name: b%02d
+    nodes:
+      - name: b%02d-amd64
+        platforms: [linux/amd64]
+        nodeSelector: {kubernetes.io/arch: amd64}
+      - name: b%02d-arm64
+        platforms: [linux/arm64]
+        nodeSelector: {kubernetes.io/arch: arm64}
+        buildkitd:
+          config: |
+            debug = true
+`, i, i, i)
+	}
+	return []byte(b.String())
+}
+
+// mutatingRequestsOfNoopApply applies the file in-process through a transport that counts
+// requests other than GETs and dry-runs.
+func mutatingRequestsOfNoopApply(ctx context.Context, cfg *rest.Config, file string) (int64, error) {
+	var n atomic.Int64
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method != http.MethodGet && !strings.Contains(r.URL.RawQuery, "dryRun=") {
+				n.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	res, err := spec.Load(file, nil)
+	if err != nil {
+		return 0, err
+	}
+	objs, err := render.Render(res.File)
+	if err != nil {
+		return 0, err
+	}
+	m, err := apply.NewManager(cfg, apply.DefaultManagerOptions())
+	if err != nil {
+		return 0, err
+	}
+	set := render.ApplySet(res.File)
+	p, err := m.Plan(ctx, set, objs)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := m.Apply(ctx, set, p, apply.DefaultOptions()); err != nil {
+		return 0, err
+	}
+	return n.Load(), nil
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -1,0 +1,158 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/render"
+)
+
+// Options configure Apply.
+type Options struct {
+	// ForceConflicts takes over fields that other appliers own; without it a conflict stops the
+	// apply before anything is written.
+	ForceConflicts bool
+	// Prune deletes the members the file no longer renders, after every apply succeeded.
+	Prune bool
+	// PrunePVCs also deletes the volume claims of pruned StatefulSets (kept by default: they
+	// hold the build cache).
+	PrunePVCs bool
+	// Wait waits for every created, updated or not yet ready workload to roll out.
+	Wait bool
+	// Timeout returns how long to wait for one workload (the node's timeout).
+	Timeout func(diff.Ref) time.Duration
+	// Progress receives events as they happen; nil drops them.
+	Progress func(Event)
+}
+
+// DefaultOptions returns prune and wait on, force off, and a two-minute timeout.
+func DefaultOptions() Options {
+	return Options{Prune: true, Wait: true, Timeout: func(diff.Ref) time.Duration { return 2 * time.Minute }}
+}
+
+// Result is what an apply did.
+type Result struct {
+	Plan *diff.Plan
+	// Applied are the objects written, with the action the plan gave them.
+	Applied []diff.Change
+	// Pruned are the members deleted; PVCs are the claims deleted with --prune-pvcs.
+	Pruned []diff.Ref
+	PVCs   []diff.Ref
+	// Ready are the workloads waited for that rolled out.
+	Ready []diff.Ref
+}
+
+// InSync reports whether the apply found nothing to change.
+func (r *Result) InSync() bool { return !r.Plan.Pending() }
+
+// Apply makes the cluster match p, a plan from Plan or PlanDelete: it stops on conflicts unless
+// forced, widens the inventory first, applies the changed objects (namespaces first, and only
+// those whose dry-run differs from live, so an apply of an unchanged file writes nothing),
+// prunes, narrows the inventory, and waits for rollouts.
+func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Plan, opts Options) (*Result, error) {
+	if opts.Progress == nil {
+		opts.Progress = func(Event) {}
+	}
+	if opts.Timeout == nil {
+		opts.Timeout = DefaultOptions().Timeout
+	}
+	res := &Result{Plan: p}
+	if cs := p.Conflicts(); len(cs) > 0 && !opts.ForceConflicts {
+		return res, &ConflictError{Changes: cs}
+	}
+	rec := inventory{groupKinds: p.Inventory.RecordedGroupKinds, namespaces: p.Inventory.RecordedNamespaces}
+	want := inventory{groupKinds: p.Inventory.GroupKinds, namespaces: p.Inventory.Namespaces}
+	deleting := p.Inventory.Action == diff.Prune
+
+	// The parent must record every member before one is created (KEP-3659), so that a failed
+	// run can still find and prune it.
+	if !deleting && p.Inventory.Action != diff.Unchanged && !rec.covers(want) {
+		if err := m.writeParent(ctx, set, rec.union(want)); err != nil {
+			return res, err
+		}
+	}
+	if err := m.applyChanges(ctx, p, res, opts); err != nil {
+		return res, err
+	}
+	final := want
+	if opts.Prune {
+		if err := m.prune(ctx, set, p, res, opts); err != nil {
+			return res, err
+		}
+	} else {
+		final = rec.union(want)
+	}
+	switch {
+	case deleting && opts.Prune:
+		if err := m.deleteParent(ctx, set); err != nil {
+			return res, err
+		}
+		opts.Progress(Event{Type: EventPruned, Ref: parentRef(set)})
+	case p.Inventory.Action != diff.Unchanged && !deleting:
+		if err := m.writeParent(ctx, set, final); err != nil {
+			return res, err
+		}
+	}
+	if opts.Wait {
+		if err := m.wait(ctx, p, res, opts); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// applyStages are applied one after the other: a namespace must exist before what lives in it,
+// a ConfigMap before the pods that mount it.
+var applyStages = []func(kind string) bool{
+	func(k string) bool { return k == "Namespace" },
+	func(k string) bool { return k == "ConfigMap" },
+	func(k string) bool { return k != "Namespace" && k != "ConfigMap" },
+}
+
+func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, opts Options) error {
+	for _, inStage := range applyStages {
+		var objs []*unstructured.Unstructured
+		var changes []diff.Change
+		for _, c := range p.Changes {
+			if c.Desired == nil || !c.Pending() || !inStage(c.Ref.Kind) {
+				continue
+			}
+			objs = append(objs, c.Desired.DeepCopy())
+			changes = append(changes, c)
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		if _, err := m.ssa.ApplyAll(ctx, objs, ssa.DefaultApplyOptions()); err != nil {
+			return fmt.Errorf("apply: %w", m.clusterErr(err))
+		}
+		for _, c := range changes {
+			res.Applied = append(res.Applied, c)
+			opts.Progress(Event{Type: EventApplied, Ref: c.Ref, Action: c.Action})
+		}
+	}
+	return nil
+}
+
+func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in inventory) error {
+	obj := m.parentObject(set, in)
+	err := m.client.Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
+	if err != nil {
+		return &ObjectError{Ref: parentRef(set), Op: "apply inventory", Err: m.clusterErr(err)}
+	}
+	return nil
+}
+
+func (m *Manager) deleteParent(ctx context.Context, set render.ApplySetRef) error {
+	obj := m.parentObject(set, inventory{})
+	if err := client.IgnoreNotFound(m.client.Delete(ctx, obj)); err != nil {
+		return &ObjectError{Ref: parentRef(set), Op: "delete inventory", Err: m.clusterErr(err)}
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package apply
+
+import (
+	"time"
+
+	"github.com/bkctl/bkctl/internal/diff"
+)
+
+// EventType says what happened to an object during an apply.
+type EventType string
+
+// The events of an apply, in the order they can happen to one object.
+const (
+	EventApplied EventType = "applied"
+	EventPruned  EventType = "pruned"
+	EventKept    EventType = "kept"
+	EventWaiting EventType = "waiting"
+	EventReady   EventType = "ready"
+	EventFailed  EventType = "failed"
+)
+
+// Event is one step of an apply, for a progress display.
+type Event struct {
+	Type EventType
+	Ref  diff.Ref
+	// Action is the plan's action of an applied object.
+	Action diff.Action
+	// Message is the status of a workload being waited for, or why an object was kept.
+	Message string
+	// Elapsed is the time since the wait for this object began.
+	Elapsed time.Duration
+}

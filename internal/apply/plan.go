@@ -1,0 +1,229 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/render"
+)
+
+// Plan compares objs, the rendering of one builders file whose inventory is set, with the
+// cluster: one server-side apply dry-run per object (forced, so that it also shows what would be
+// taken from other managers), the live members listed by their part-of label, and the members
+// the file no longer renders as prunes. It writes nothing.
+func (m *Manager) Plan(ctx context.Context, set render.ApplySetRef, objs []*unstructured.Unstructured) (*diff.Plan, error) {
+	return m.plan(ctx, set, objs, objs)
+}
+
+// PlanDelete returns the plan that removes every member of the inventory set and its parent.
+// objs, the file's rendering, only widen where members are looked for.
+func (m *Manager) PlanDelete(ctx context.Context, set render.ApplySetRef, objs []*unstructured.Unstructured) (*diff.Plan, error) {
+	return m.plan(ctx, set, nil, objs)
+}
+
+func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, scope []*unstructured.Unstructured) (*diff.Plan, error) {
+	parent, err := m.getParent(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	want := inventoryOf(set, desired)
+	var rec inventory
+	if parent != nil {
+		rec = recorded(set, parent)
+	}
+	look := rec.union(want).union(inventoryOf(set, scope))
+	live, err := m.listMembers(ctx, set, look)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := m.dryRunAll(ctx, desired, live)
+	if err != nil {
+		return nil, err
+	}
+	rendered := map[memberKey]bool{}
+	for _, o := range desired {
+		rendered[keyOf(o)] = true
+	}
+	var prunes []diff.Change
+	for k, o := range live {
+		if !rendered[k] {
+			prunes = append(prunes, diff.Pruned(o))
+		}
+	}
+	sortPrunes(prunes)
+
+	p := &diff.Plan{
+		Name:      set.ParentName[len(render.ApplySetParentPrefix):],
+		Namespace: set.ParentNamespace,
+		Changes:   append(changes, prunes...),
+		Inventory: diff.InventoryChange{
+			Ref: parentRef(set), ID: set.ID, Action: diff.Unchanged,
+			GroupKinds: want.groupKinds, Namespaces: want.namespaces,
+			RecordedGroupKinds: rec.groupKinds, RecordedNamespaces: rec.namespaces,
+		},
+	}
+	switch {
+	case len(desired) == 0 && parent != nil:
+		p.Inventory.Action = diff.Prune
+	case len(desired) == 0:
+	case parent == nil:
+		p.Inventory.Action = diff.Create
+	case !parentUpToDate(parent, m.parentObject(set, want)):
+		p.Inventory.Action = diff.Update
+	}
+	return p, nil
+}
+
+// memberKey identifies an object independently of its API version.
+type memberKey struct {
+	gk              schema.GroupKind
+	namespace, name string
+}
+
+func keyOf(o *unstructured.Unstructured) memberKey {
+	return memberKey{o.GroupVersionKind().GroupKind(), o.GetNamespace(), o.GetName()}
+}
+
+// listMembers lists, with one request per group-kind and namespace, every object that carries
+// the inventory's part-of label.
+func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in inventory) (map[memberKey]*unstructured.Unstructured, error) {
+	type listing struct {
+		gvk schema.GroupVersionKind
+		ns  string
+	}
+	var lists []listing
+	mapper := m.client.RESTMapper()
+	for _, s := range in.groupKinds {
+		gk := schema.ParseGroupKind(s)
+		mapping, err := mapper.RESTMapping(gk)
+		if err != nil {
+			return nil, fmt.Errorf("inventory %s/%s records %s, which bkctl does not manage: %w", set.ParentNamespace, set.ParentName, s, err)
+		}
+		if mapping.Scope.Name() == "root" {
+			lists = append(lists, listing{mapping.GroupVersionKind, ""})
+			continue
+		}
+		for _, ns := range in.namespaces {
+			lists = append(lists, listing{mapping.GroupVersionKind, ns})
+		}
+	}
+	var mu sync.Mutex
+	out := map[memberKey]*unstructured.Unstructured{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.opts.Concurrency)
+	for _, l := range lists {
+		g.Go(func() error {
+			ul := &unstructured.UnstructuredList{}
+			ul.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
+			opts := []client.ListOption{client.MatchingLabels{render.LabelApplySetPartOf: set.ID}}
+			if l.ns != "" {
+				opts = append(opts, client.InNamespace(l.ns))
+			}
+			if err := m.client.List(ctx, ul, opts...); err != nil {
+				where := l.ns
+				if where == "" {
+					where = "the cluster"
+				}
+				return fmt.Errorf("list %s in %s: %w", groupKindString(l.gvk.GroupKind()), where, m.clusterErr(err))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range ul.Items {
+				o := &ul.Items[i]
+				o.SetGroupVersionKind(l.gvk)
+				out[keyOf(o)] = o
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// dryRunAll dry-runs every desired object, namespaces first: the objects of a namespace that
+// the plan creates cannot be dry-run and are planned as creates of what was rendered.
+func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured) ([]diff.Change, error) {
+	changes := make([]diff.Change, len(desired))
+	newNamespaces := map[string]bool{}
+	run := func(stage func(*unstructured.Unstructured) bool) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(m.opts.Concurrency)
+		for i, o := range desired {
+			if !stage(o) {
+				continue
+			}
+			g.Go(func() error {
+				if newNamespaces[o.GetNamespace()] {
+					c, err := diff.Compute(o, nil, o, m.opts.FieldManager)
+					changes[i] = c
+					return err
+				}
+				c, err := m.dryRun(ctx, o, live[keyOf(o)])
+				changes[i] = c
+				return err
+			})
+		}
+		return g.Wait()
+	}
+	isNamespace := func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "Namespace" && o.GroupVersionKind().Group == ""
+	}
+	if err := run(isNamespace); err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		if c.Action == diff.Create && c.Ref.Kind == "Namespace" {
+			newNamespaces[c.Ref.Name] = true
+		}
+	}
+	if err := run(func(o *unstructured.Unstructured) bool { return !isNamespace(o) }); err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// dryRun runs one forced server-side apply dry-run and compares it with live, which is nil
+// when the object is not a member (it may still exist, unlabelled: then it is read).
+func (m *Manager) dryRun(ctx context.Context, desired, live *unstructured.Unstructured) (diff.Change, error) {
+	ref := diff.RefOf(desired)
+	merged := desired.DeepCopy()
+	err := m.client.Patch(ctx, merged, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
+	if err != nil {
+		if apierrors.IsNotFound(err) && desired.GetNamespace() != "" {
+			err = fmt.Errorf("%w (hint: create namespace %q, or set createNamespace: true on its builder)", err, desired.GetNamespace())
+		}
+		return diff.Change{}, &ObjectError{Ref: ref, Op: "dry-run apply", Err: m.clusterErr(err)}
+	}
+	if live == nil && merged.GetResourceVersion() != "" {
+		live = &unstructured.Unstructured{}
+		live.SetGroupVersionKind(desired.GroupVersionKind())
+		if err := m.client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
+			return diff.Change{}, &ObjectError{Ref: ref, Op: "get", Err: m.clusterErr(err)}
+		}
+	}
+	return diff.Compute(desired, live, merged, m.opts.FieldManager)
+}
+
+// pruneOrder deletes workloads before the ConfigMaps they mount, and namespaces last.
+var pruneOrder = map[string]int{"StatefulSet": 0, "Deployment": 1, "ConfigMap": 2, "Namespace": 3}
+
+func sortPrunes(cs []diff.Change) {
+	sort.Slice(cs, func(i, j int) bool {
+		a, b := cs[i].Ref, cs[j].Ref
+		if pruneOrder[a.Kind] != pruneOrder[b.Kind] {
+			return pruneOrder[a.Kind] < pruneOrder[b.Kind]
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+}

@@ -1,0 +1,93 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/fluxcd/pkg/ssa"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/render"
+)
+
+// claimTemplateName is the volume claim template of a StatefulSet node (render's state volume):
+// its claims are named "<template>-<statefulset>-<ordinal>".
+const claimTemplateName = "buildkitd"
+
+// prune deletes the plan's prunes. The delete requires the part-of label still to match, so an
+// object that stopped being a member since the plan is never touched.
+func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Plan, res *Result, opts Options) error {
+	var objs []*unstructured.Unstructured
+	for _, c := range p.Changes {
+		if c.Action == diff.Prune {
+			objs = append(objs, c.Live.DeepCopy())
+		}
+	}
+	if len(objs) == 0 {
+		return nil
+	}
+	delOpts := ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        map[string]string{render.LabelApplySetPartOf: set.ID},
+	}
+	cs, err := m.ssa.DeleteAll(ctx, objs, delOpts)
+	if cs != nil {
+		for _, e := range cs.Entries {
+			ref := diff.Ref{Group: e.ObjMetadata.GroupKind.Group, Version: e.GroupVersion, Kind: e.ObjMetadata.GroupKind.Kind, Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name}
+			switch e.Action {
+			case ssa.DeletedAction:
+				res.Pruned = append(res.Pruned, ref)
+				opts.Progress(Event{Type: EventPruned, Ref: ref})
+			case ssa.SkippedAction:
+				opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("prune: %w", m.clusterErr(err))
+	}
+	for _, o := range objs {
+		if o.GetKind() != "StatefulSet" {
+			continue
+		}
+		if err := m.pruneClaims(ctx, o, res, opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneClaims deletes the PVCs of a pruned StatefulSet with PrunePVCs, else reports them kept.
+func (m *Manager) pruneClaims(ctx context.Context, sts *unstructured.Unstructured, res *Result, opts Options) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("v1")
+	list.SetKind("PersistentVolumeClaimList")
+	err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{render.LabelApp: sts.GetName()})
+	if err != nil {
+		return fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err))
+	}
+	prefix := claimTemplateName + "-" + sts.GetName() + "-"
+	for i := range list.Items {
+		pvc := &list.Items[i]
+		if !strings.HasPrefix(pvc.GetName(), prefix) {
+			continue
+		}
+		pvc.SetAPIVersion("v1")
+		pvc.SetKind("PersistentVolumeClaim")
+		ref := diff.RefOf(pvc)
+		if !opts.PrunePVCs {
+			opts.Progress(Event{Type: EventKept, Ref: ref, Message: "build cache kept (hint: --prune-pvcs deletes it)"})
+			continue
+		}
+		if err := client.IgnoreNotFound(m.client.Delete(ctx, pvc)); err != nil {
+			return &ObjectError{Ref: ref, Op: "delete", Err: m.clusterErr(err)}
+		}
+		res.PVCs = append(res.PVCs, ref)
+		opts.Progress(Event{Type: EventPruned, Ref: ref})
+	}
+	return nil
+}

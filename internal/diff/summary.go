@@ -1,0 +1,274 @@
+package diff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/bkctl/bkctl/internal/render"
+)
+
+// NodeSummary is the plan of one builder node in the words of builders.yaml.
+type NodeSummary struct {
+	Builder   string        `json:"builder"`
+	Node      string        `json:"node"`
+	Namespace string        `json:"namespace"`
+	Action    Action        `json:"action"`
+	Fields    []FieldChange `json:"fields,omitempty"`
+	// Conflicts names the managers whose fields the node's objects would take.
+	Conflicts []string `json:"conflicts,omitempty"`
+}
+
+// FieldChange is one builders.yaml field of a node, before and after. An unchanged field that
+// the summary always reports has From == To.
+type FieldChange struct {
+	Field string `json:"field"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+}
+
+// String returns e.g. "kube/builder-amd64: replicas 2 → 4, image unchanged".
+func (s NodeSummary) String() string {
+	var parts []string
+	for _, f := range s.Fields {
+		switch {
+		case f.From == f.To:
+			parts = append(parts, f.Field+" unchanged")
+		case f.From == "":
+			parts = append(parts, fmt.Sprintf("%s %s", f.Field, f.To))
+		case f.To == "":
+			parts = append(parts, fmt.Sprintf("%s %s", f.Field, f.From))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s → %s", f.Field, f.From, f.To))
+		}
+	}
+	head := s.Builder + "/" + s.Node + ": "
+	switch s.Action {
+	case Create:
+		head += "new node"
+	case Prune:
+		head += "removed"
+	case Unchanged:
+		return head + "in sync"
+	case Conflict:
+		head += "conflict with " + quoteAll(s.Conflicts)
+	}
+	if len(parts) == 0 {
+		return strings.TrimSuffix(head, ": ")
+	}
+	if s.Action == Update {
+		return head + strings.Join(parts, ", ")
+	}
+	return head + " (" + strings.Join(parts, ", ") + ")"
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+type nodeKey struct{ namespace, node string }
+
+// nodeChanges are the changes of one node's objects.
+type nodeChanges struct {
+	builder  string
+	workload []Change // one, or two when a node switches between Deployment and StatefulSet
+	config   *Change
+}
+
+// Summary returns one entry per builder node the plan touches or keeps, sorted by builder, then
+// node.
+func (p *Plan) Summary() []NodeSummary {
+	nodes := map[nodeKey]*nodeChanges{}
+	get := func(k nodeKey) *nodeChanges {
+		if nodes[k] == nil {
+			nodes[k] = &nodeChanges{}
+		}
+		return nodes[k]
+	}
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		obj := c.Desired
+		if obj == nil {
+			obj = c.Live
+		}
+		builder := obj.GetLabels()[render.LabelBuilder]
+		if builder == "" {
+			continue
+		}
+		switch c.Ref.Kind {
+		case "Deployment", "StatefulSet":
+			n := get(nodeKey{c.Ref.Namespace, c.Ref.Name})
+			n.builder = builder
+			n.workload = append(n.workload, *c)
+		case "ConfigMap":
+			if name, ok := strings.CutSuffix(c.Ref.Name, "-config"); ok {
+				n := get(nodeKey{c.Ref.Namespace, name})
+				if n.builder == "" {
+					n.builder = builder
+				}
+				n.config = c
+			}
+		}
+	}
+	out := make([]NodeSummary, 0, len(nodes))
+	for k, n := range nodes {
+		out = append(out, summarize(k, n))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Builder != out[j].Builder {
+			return out[i].Builder < out[j].Builder
+		}
+		if out[i].Node != out[j].Node {
+			return out[i].Node < out[j].Node
+		}
+		return out[i].Namespace < out[j].Namespace
+	})
+	return out
+}
+
+func summarize(k nodeKey, n *nodeChanges) NodeSummary {
+	s := NodeSummary{Builder: n.builder, Node: k.node, Namespace: k.namespace, Action: Unchanged}
+	var before, after *unstructured.Unstructured
+	var cur *Change
+	for i := range n.workload {
+		c := &n.workload[i]
+		if c.Action == Prune {
+			before = c.Live
+			continue
+		}
+		cur = c
+		before, after = c.Live, c.Merged
+		if before == nil {
+			// a node switching kind: the other workload is pruned
+			for _, o := range n.workload {
+				if o.Action == Prune {
+					before = o.Live
+				}
+			}
+		}
+		s.Conflicts = c.ConflictManagers()
+	}
+	switch {
+	case after == nil && before == nil && n.config == nil:
+		return s
+	case after == nil && before != nil:
+		s.Action = Prune
+	case before == nil && after != nil:
+		s.Action = Create
+	case len(s.Conflicts) > 0:
+		s.Action = Conflict
+	case (cur != nil && cur.Pending()) || (n.config != nil && n.config.Pending()) || len(n.workload) > 1:
+		s.Action = Update
+	}
+	if s.Action == Unchanged {
+		return s
+	}
+	if before != nil && after != nil && before.GetKind() != after.GetKind() {
+		s.Fields = append(s.Fields, FieldChange{Field: "kind", From: before.GetKind(), To: after.GetKind()})
+	}
+	s.Fields = append(s.Fields,
+		field("replicas", before, after, replicas),
+		field("image", before, after, image),
+	)
+	if f := field("mode", before, after, mode); f.From != f.To {
+		s.Fields = append(s.Fields, f)
+	}
+	if f := field("platforms", before, after, platforms); f.From != f.To {
+		s.Fields = append(s.Fields, f)
+	}
+	if c := n.config; c != nil && c.Pending() {
+		switch c.Action {
+		case Create:
+			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "added"})
+		case Prune:
+			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", From: "removed"})
+		default:
+			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "changed"})
+		}
+	}
+	if s.Action == Update && cur != nil {
+		if other := otherFields(cur.Fields); other > 0 {
+			s.Fields = append(s.Fields, FieldChange{Field: "other fields", To: fmt.Sprint(other)})
+		}
+	}
+	if s.Action == Create || s.Action == Prune {
+		var kept []FieldChange
+		for _, f := range s.Fields {
+			if f.From != "" || f.To != "" {
+				kept = append(kept, FieldChange{Field: f.Field, From: "", To: f.From + f.To})
+			}
+		}
+		s.Fields = kept
+	}
+	return s
+}
+
+// otherFields counts the changed paths the summary does not already name.
+func otherFields(paths []string) int {
+	n := 0
+	for _, p := range paths {
+		switch {
+		case p == "spec.replicas",
+			strings.HasSuffix(p, "containers[name=buildkitd].image"),
+			strings.HasSuffix(p, "containers[name=buildkitd].securityContext.privileged"):
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+func field(name string, before, after *unstructured.Unstructured, get func(*unstructured.Unstructured) string) FieldChange {
+	f := FieldChange{Field: name}
+	if before != nil {
+		f.From = get(before)
+	}
+	if after != nil {
+		f.To = get(after)
+	}
+	return f
+}
+
+func replicas(o *unstructured.Unstructured) string {
+	n, ok, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas")
+	if !ok {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func buildkitd(o *unstructured.Unstructured) map[string]any {
+	cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+	for _, c := range cs {
+		if m, ok := c.(map[string]any); ok && m["name"] == "buildkitd" {
+			return m
+		}
+	}
+	return nil
+}
+
+func image(o *unstructured.Unstructured) string {
+	s, _ := buildkitd(o)["image"].(string)
+	return s
+}
+
+func mode(o *unstructured.Unstructured) string {
+	c := buildkitd(o)
+	if c == nil {
+		return ""
+	}
+	if p, _, _ := unstructured.NestedBool(c, "securityContext", "privileged"); p {
+		return "privileged"
+	}
+	return "rootless"
+}
+
+func platforms(o *unstructured.Unstructured) string {
+	return o.GetAnnotations()[render.AnnotationPlatform]
+}

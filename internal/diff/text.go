@@ -1,0 +1,150 @@
+package diff
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// TextOptions configure WriteText.
+type TextOptions struct {
+	// Color adds ANSI colours; the caller decides (a terminal, and no NO_COLOR).
+	Color bool
+	// Context is the number of unchanged lines around each change in the YAML diffs.
+	Context int
+}
+
+// DefaultTextOptions returns the options of `bkctl plan`: no colour, three lines of context.
+func DefaultTextOptions() TextOptions { return TextOptions{Context: 3} }
+
+const (
+	ansiReset = "\x1b[0m"
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiYel   = "\x1b[33m"
+	ansiCyan  = "\x1b[36m"
+)
+
+// WriteText writes the plan in its one text form: the node summary in the file's words, the
+// object list, a count line, then unified diffs of the YAML.
+func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
+	var b strings.Builder
+	paint := func(color, s string) string {
+		if !opts.Color || s == "" {
+			return s
+		}
+		return color + s + ansiReset
+	}
+	actionColor := map[Action]string{Create: ansiGreen, Update: ansiYel, Prune: ansiRed, Conflict: ansiRed + ansiBold}
+
+	if !p.Pending() {
+		fmt.Fprintf(&b, "%s: in sync (%d objects unchanged)\n", p.Name, len(p.Changes))
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	if sum := p.Summary(); len(sum) > 0 {
+		b.WriteString(paint(ansiBold, "Builders:") + "\n")
+		for _, s := range sum {
+			fmt.Fprintf(&b, "  %s\n", paint(actionColor[s.Action], s.String()))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(paint(ansiBold, "Objects:") + "\n")
+	for _, c := range p.Changes {
+		fmt.Fprintf(&b, "  %s\n", paint(actionColor[c.Action], objectLine(c)))
+	}
+	inv := p.Inventory
+	fmt.Fprintf(&b, "  %s\n", paint(actionColor[inv.Action], fmt.Sprintf("%s %-9s %s (inventory)", inv.Action.symbol(), inv.Action, inv.Ref)))
+	n := p.Count()
+	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to prune, %d unchanged, %s.\n",
+		n[Create], n[Update], n[Prune], n[Unchanged], plural(n[Conflict], "conflict"))
+	for _, c := range p.Changes {
+		hunks := Hunks(c, opts.Context)
+		if len(hunks) == 0 {
+			continue
+		}
+		before, after := "(live)", "(planned)"
+		if c.Action == Create {
+			before = "(absent)"
+		}
+		if c.Action == Prune {
+			after = "(pruned)"
+		}
+		fmt.Fprintf(&b, "\n%s\n%s\n", paint(ansiBold, "--- "+c.Ref.String()+" "+before), paint(ansiBold, "+++ "+c.Ref.String()+" "+after))
+		for _, h := range hunks {
+			switch {
+			case strings.HasPrefix(h, "@@"):
+				h = paint(ansiCyan, h)
+			case strings.HasPrefix(h, "-"):
+				h = paint(ansiRed, h)
+			case strings.HasPrefix(h, "+"):
+				h = paint(ansiGreen, h)
+			}
+			b.WriteString(h + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func objectLine(c Change) string {
+	s := fmt.Sprintf("%s %-9s %s", c.Action.symbol(), c.Action, c.Ref)
+	switch c.Action {
+	case Update:
+		if len(c.Fields) > 0 {
+			s += ": " + strings.Join(c.Fields, ", ")
+		}
+	case Conflict:
+		var parts []string
+		for _, o := range c.Conflicts {
+			parts = append(parts, fmt.Sprintf("%s owned by %q", strings.Join(o.Fields, ", "), o.Manager))
+		}
+		s += ": " + strings.Join(parts, "; ") + " (hint: --force-conflicts takes them over)"
+	}
+	for _, o := range c.Drift {
+		s += fmt.Sprintf(" [drift: %s set by %q]", strings.Join(o.Fields, ", "), o.Manager)
+	}
+	return s
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// Hunks returns the unified diff hunks (lines starting with "@@", " ", "-", "+") of one change:
+// the rendered object for a create, the live one for a prune, live against the dry-run for an
+// update. Status, server metadata and unchanged server defaults are left out; Secret values are
+// masked.
+func Hunks(c Change, context int) []string {
+	var before, after *unstructured.Unstructured
+	switch c.Action {
+	case Unchanged:
+		return nil
+	case Create:
+		after = Normalize(c.Desired)
+	case Prune:
+		before = Normalize(c.Live)
+	default:
+		before, after = Normalize(c.Live), Normalize(c.Merged)
+	}
+	before, after = maskSecrets(before, after)
+	return unified(toYAML(before), toYAML(after), context)
+}
+
+func toYAML(o *unstructured.Unstructured) string {
+	if o == nil {
+		return ""
+	}
+	b, err := yaml.Marshal(o.Object)
+	if err != nil {
+		return fmt.Sprintf("# cannot print %s: %v\n", RefOf(o), err)
+	}
+	return string(b)
+}
