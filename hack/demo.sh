@@ -18,8 +18,9 @@ bold "bkctl validate $FILE"
 "$BKCTL" validate "$FILE"
 
 bold "bkctl render -f $FILE   (first 30 lines)"
-"$BKCTL" render -f "$FILE" | head -30
-echo "…"
+rendered=$("$BKCTL" render -f "$FILE")
+head -30 <<<"$rendered"
+echo "… ($(grep -c '^kind:' <<<"$rendered") objects)"
 
 if has plan && has apply; then
   bold "bkctl plan -f $FILE"
@@ -43,7 +44,7 @@ if has run; then
   image="$BKCTL_TESTENV_REGISTRY/demo/hello:latest"
   bold "bkctl run --builder kube --platform linux/amd64,linux/arm64 --push -t $image examples/hello"
   "$BKCTL" run --builders-file "$FILE" --builder kube --platform linux/amd64,linux/arm64 \
-    --build-context "base=$BKCTL_TESTENV_BASE" --push -t "$image" --progress plain examples/hello
+    --build-context "base=oci-layout://$BKCTL_TESTENV_BASE_LAYOUT@$BKCTL_TESTENV_BASE_DIGEST" --push -t "$image" --progress plain examples/hello
   bold "the pushed index"
   curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' \
     "http://$BKCTL_TESTENV_REGISTRY/v2/demo/hello/manifests/latest"; echo
