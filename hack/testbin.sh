@@ -4,7 +4,7 @@
 #
 # Each tools module is built into its own directory keyed by a hash of its go.mod, go.sum, the Go
 # version and the build recipe, so changing one pin rebuilds only that module; a fresh clone on
-# the same machine (CI) finds everything already built. The set of all four is linked into
+# the same machine (CI) finds everything already built. The set of all of them is linked into
 #   ${BKCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bkctl}/testbin/<set hash>/
 # and .testenv/bin is a symlink to that directory.
 set -euo pipefail
@@ -29,6 +29,7 @@ modules=(
 	"etcd|etcd|go.etcd.io/etcd/server/v3|-s -w"
 	"kwok|kwok kwok-stages.yaml kwok-crd-execs.yaml|sigs.k8s.io/kwok/cmd/kwok|-s -w"
 	"buildkit|buildkitd buildctl|github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl|-s -w -X github.com/moby/buildkit/version.Version=$bkver -X github.com/moby/buildkit/version.Revision=$bkver"
+	"buildx|buildx|github.com/docker/buildx/cmd/buildx|-s -w -X github.com/docker/buildx/version.Version=v0.38.2 -X github.com/docker/buildx/version.Revision=v0.38.2"
 )
 
 goversion=$(go env GOVERSION)
