@@ -152,6 +152,7 @@ func (s *lazyStarter) loop() {
 			go func() {
 				if err := d.start(); err != nil {
 					d.fail(err)
+					d.closeListener() // the queued clients get an error instead of waiting forever
 				}
 			}()
 		}
@@ -159,6 +160,15 @@ func (s *lazyStarter) loop() {
 }
 
 func (s *lazyStarter) stop() { close(s.done) }
+
+func (d *daemon) closeListener() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lis != nil {
+		d.lis.Close()
+		d.lis = nil
+	}
+}
 
 // start runs buildkitd on the socket, once.
 func (d *daemon) start() error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,12 +44,13 @@ type Env struct {
 	// Phases are the measured startup phases, in the order they ended.
 	Phases []Phase `json:"phases"`
 
-	owned     bool
-	linger    time.Duration
-	log       io.Writer
-	run       *runDir
-	clientset kubernetes.Interface
-	dynamic   dynamic.Interface
+	owned          bool
+	kwokKubeconfig string
+	linger         time.Duration
+	log            io.Writer
+	run            *runDir
+	clientset      kubernetes.Interface
+	dynamic        dynamic.Interface
 
 	cp         controlPlane
 	kwok       *process
@@ -193,18 +195,27 @@ func (e *Env) startCluster(ctx context.Context, start time.Time) error {
 	}
 	e.phase("certificates", start, t)
 	t = time.Now()
-	etcd, err := e.startEtcd(ctx)
-	if err != nil {
+	var etcd string
+	if err := e.step(ctx, "etcd healthy", time.Minute, func(ctx context.Context) (err error) {
+		etcd, err = e.startEtcd(ctx)
+		return err
+	}, &e.cp.etcd); err != nil {
 		return err
 	}
 	e.phase("etcd", start, t)
 	t = time.Now()
-	if err := e.startAPIServer(ctx, etcd, pki); err != nil {
+	if err := e.step(ctx, "kube-apiserver /readyz", 2*time.Minute, func(ctx context.Context) error {
+		return e.startAPIServer(ctx, etcd, pki)
+	}, &e.cp.apiserver, &e.cp.etcd); err != nil {
 		return err
 	}
 	e.phase("kube-apiserver", start, t)
 	e.Kubeconfig = filepath.Join(e.RunDir, "kubeconfig")
 	if err := pki.writeKubeconfig(e.Kubeconfig, e.cp.server); err != nil {
+		return err
+	}
+	e.kwokKubeconfig = filepath.Join(e.RunDir, "kwok.kubeconfig")
+	if err := pki.writeKwokKubeconfig(e.kwokKubeconfig, e.cp.server); err != nil {
 		return err
 	}
 	if err := e.connect(); err != nil {
@@ -214,27 +225,34 @@ func (e *Env) startCluster(ctx context.Context, start time.Time) error {
 	t = time.Now()
 	controllers := make(chan error, 1)
 	go func() {
-		err := e.startControllers(ctx, pki)
+		err := e.step(ctx, "kube-controller-manager and kube-scheduler /healthz", time.Minute, func(ctx context.Context) error {
+			return e.startControllers(ctx, pki)
+		}, &e.cp.controllerManager, &e.cp.scheduler)
 		e.phase("controller-manager, scheduler", start, t)
 		controllers <- err
 	}()
-	if err := e.installExecCRD(ctx); err != nil {
+	if err := e.step(ctx, "kwok's Exec CRD Established", time.Minute, e.installExecCRD, &e.cp.apiserver); err != nil {
 		return err
 	}
-	if err := e.startKwok(ctx); err != nil {
+	if err := e.step(ctx, "apply the admission policy for kwok's pod deletes", 30*time.Second, e.applyKwokDeletePolicy, &e.cp.apiserver); err != nil {
 		return err
 	}
-	if err := e.createNodes(ctx); err != nil {
+	if err := e.step(ctx, "kwok /healthz", time.Minute, e.startKwok, &e.kwok); err != nil {
+		return err
+	}
+	if err := e.step(ctx, "create kwok nodes", 30*time.Second, e.createNodes, &e.cp.apiserver); err != nil {
 		return err
 	}
 	e.mapper = newMapper(e, e.log, e.linger)
 	// the mapper outlives ctx, which only bounds the start; Stop ends it
 	mctx, cancel := context.WithCancel(context.Background())
 	e.stopMapper = cancel
-	if err := e.mapper.run(mctx, ctx); err != nil {
+	if err := e.step(ctx, "sync the mapper's pod informer", 30*time.Second, func(ctx context.Context) error {
+		return e.mapper.run(mctx, ctx)
+	}, &e.cp.apiserver); err != nil {
 		return err
 	}
-	if err := e.waitNodesReady(ctx); err != nil {
+	if err := e.step(ctx, "kwok nodes Ready", time.Minute, e.waitNodesReady, &e.kwok, &e.cp.apiserver); err != nil {
 		return err
 	}
 	e.phase("kwok nodes Ready", start, t)
@@ -242,7 +260,9 @@ func (e *Env) startCluster(ctx context.Context, start time.Time) error {
 		return err
 	}
 	t = time.Now()
-	if err := e.waitServiceAccount(ctx, metav1.NamespaceDefault); err != nil {
+	if err := e.step(ctx, "ServiceAccount/default/default", time.Minute, func(ctx context.Context) error {
+		return e.waitServiceAccount(ctx, metav1.NamespaceDefault)
+	}, &e.cp.controllerManager, &e.cp.apiserver); err != nil {
 		return err
 	}
 	e.phase("default ServiceAccount", start, t)
@@ -252,6 +272,24 @@ func (e *Env) startCluster(ctx context.Context, start time.Time) error {
 	}
 	e.phase("canary pod Ready, exec reaches buildkitd", start, t)
 	return nil
+}
+
+// step runs f with a timeout of its own, so that no wait of Start hangs on a context without a
+// deadline. A failure names what it waited for and carries the tail of the logs that tell why.
+func (e *Env) step(ctx context.Context, what string, timeout time.Duration, f func(context.Context) error, logs ...**process) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := f(ctx)
+	if err == nil {
+		return nil
+	}
+	var b strings.Builder
+	for _, pp := range logs {
+		if p := *pp; p != nil {
+			fmt.Fprintf(&b, "\n--- last lines of %s:\n%s", p.log, tail(p.log, 15))
+		}
+	}
+	return fmt.Errorf("%s (timeout %s): %w%s", what, timeout, err, b.String())
 }
 
 func (e *Env) connect() error {

@@ -47,7 +47,10 @@ func (e *Env) execOutput(ctx context.Context, namespace, pod, container string, 
 func (e *Env) waitExec(ctx context.Context, namespace, pod, addr, platform string) error {
 	var last error
 	err := poll(ctx, 50*time.Millisecond, "exec into Pod/"+namespace+"/"+pod, func(ctx context.Context) (bool, error) {
-		out, err := e.execOutput(ctx, namespace, pod, "buildkitd", "/bin/sh", "-c", `echo "$BUILDKIT_HOST" && buildctl debug workers`)
+		// one try may hang (a stream that never ends under load): it gets a deadline of its own
+		tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		out, err := e.execOutput(tctx, namespace, pod, "buildkitd", "/bin/sh", "-c", `echo "$BUILDKIT_HOST" && buildctl debug workers`)
 		if err != nil {
 			last = err
 			return false, nil

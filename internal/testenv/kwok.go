@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,6 +86,9 @@ func (e *Env) startKwok(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if stages, err = gatePodReady(stages); err != nil {
+		return err
+	}
 	var cfg bytes.Buffer
 	// Defaults are not applied to options when a KwokConfiguration is given: every parallelism
 	// must be set, and exec needs the debugging handlers.
@@ -109,7 +114,7 @@ options:
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o644); err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(e.BinDir, "kwok"), "--config="+cfgPath, "--kubeconfig="+e.Kubeconfig)
+	cmd := exec.Command(filepath.Join(e.BinDir, "kwok"), "--config="+cfgPath, "--kubeconfig="+e.kwokKubeconfig)
 	// kwok runs the command of a pod exec (buildctl dial-stdio) on this host, found in its PATH
 	cmd.Env = append(os.Environ(), "PATH="+e.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Dir = e.RunDir
@@ -119,6 +124,49 @@ options:
 	}
 	e.kwok = p
 	return waitHealthy(ctx, p, "kwok", httpOK(http.DefaultClient, "http://127.0.0.1:"+strconv.Itoa(port)+"/healthz"))
+}
+
+// ExecReadyAnnotation is set to "true" on a pod of a kwok node once an exec into it, through the
+// apiserver and kwok, has been seen to reach the pod's own buildkitd address. kwok's pod-ready
+// stage waits for it: a pod is never Running or Ready before exec into it works.
+//
+// kwok serves exec from an informer cache of Exec objects that lags behind the apiserver (and
+// can hold a stale list until the next Exec event), so an Exec object that exists is no promise
+// that kwok knows it yet.
+const ExecReadyAnnotation = "testenv.bkctl.io/exec-ready"
+
+var yamlSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
+
+// gatePodReady adds the ExecReadyAnnotation to the selector of kwok's pod-ready stage.
+func gatePodReady(stages []byte) ([]byte, error) {
+	var out bytes.Buffer
+	found := false
+	for _, doc := range yamlSeparator.Split(string(stages), -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var stage map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &stage); err != nil {
+			return nil, fmt.Errorf("decode kwok stages: %w", err)
+		}
+		if name, _, _ := unstructured.NestedString(stage, "metadata", "name"); name == "pod-ready" {
+			if err := unstructured.SetNestedStringMap(stage, map[string]string{ExecReadyAnnotation: "true"},
+				"spec", "selector", "matchAnnotations"); err != nil {
+				return nil, err
+			}
+			found = true
+		}
+		b, err := yaml.Marshal(stage)
+		if err != nil {
+			return nil, err
+		}
+		out.WriteString("---\n")
+		out.Write(b)
+	}
+	if !found {
+		return nil, fmt.Errorf("kwok stages: no pod-ready stage to gate on %s", ExecReadyAnnotation)
+	}
+	return out.Bytes(), nil
 }
 
 // createNodes creates the fake nodes; kwok manages nodes with the kwok.x-k8s.io/node annotation.
@@ -166,4 +214,53 @@ func (e *Env) waitNodesReady(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// kwokDeletePolicy keeps kwok from deleting a pod that is not terminating. kwok v0.8.0 deletes a
+// terminating pod by name, without a UID precondition, from a queue that may run late: when the
+// pod was already gone and recreated under the same name (a StatefulSet's pod, a test's), the
+// delete hit the new pod. Denied, kwok drops or retries it; the new pod is left alone.
+var kwokDeletePolicy = []map[string]any{{
+	"apiVersion": "admissionregistration.k8s.io/v1",
+	"kind":       "ValidatingAdmissionPolicy",
+	"metadata":   map[string]any{"name": "bkctl-testenv-kwok-deletes-terminating-pods"},
+	"spec": map[string]any{
+		"failurePolicy": "Fail",
+		"matchConstraints": map[string]any{"resourceRules": []any{map[string]any{
+			"apiGroups": []any{""}, "apiVersions": []any{"v1"}, "operations": []any{"DELETE"}, "resources": []any{"pods"},
+		}}},
+		"matchConditions": []any{map[string]any{"name": "kwok", "expression": `request.userInfo.username == "` + kwokUser + `"`}},
+		"validations": []any{map[string]any{
+			"expression": "has(oldObject.metadata.deletionTimestamp)",
+			"message":    "kwok may only delete a terminating pod (a late delete of an earlier pod of this name)",
+		}},
+	},
+}, {
+	"apiVersion": "admissionregistration.k8s.io/v1",
+	"kind":       "ValidatingAdmissionPolicyBinding",
+	"metadata":   map[string]any{"name": "bkctl-testenv-kwok-deletes-terminating-pods"},
+	"spec": map[string]any{
+		"policyName":        "bkctl-testenv-kwok-deletes-terminating-pods",
+		"validationActions": []any{"Deny"},
+	},
+}}
+
+func (e *Env) applyKwokDeletePolicy(ctx context.Context) error {
+	for _, obj := range kwokDeletePolicy {
+		u := &unstructured.Unstructured{Object: obj}
+		b, err := u.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		resource := map[string]string{
+			"ValidatingAdmissionPolicy":        "validatingadmissionpolicies",
+			"ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+		}[u.GetKind()]
+		gvr := schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: resource}
+		if _, err := e.dynamic.Resource(gvr).Patch(ctx, u.GetName(), types.ApplyPatchType, b,
+			metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("apply %s/%s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	return nil
 }

@@ -27,6 +27,9 @@ type pki struct {
 	adminCert, adminKey     string
 	saKey, saPub            string
 	caPEM, adminPEM, keyPEM []byte
+	// kwok's own client certificate (user "kwok" in system:masters): the admission policy that
+	// keeps kwok from deleting a recreated pod tells kwok's requests apart by it
+	kwokPEM, kwokKeyPEM []byte
 }
 
 // newPKI makes a CA, the apiserver's serving certificate for 127.0.0.1, an admin client
@@ -102,6 +105,12 @@ func newPKI(dir string) (*pki, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("issue admin certificate: %w", err)
 	}
+	if p.kwokPEM, p.kwokKeyPEM, err = issue(filepath.Join(dir, "kwok.crt"), filepath.Join(dir, "kwok.key"), 5, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: kwokUser, Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return nil, fmt.Errorf("issue kwok certificate: %w", err)
+	}
 
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -120,11 +129,23 @@ func newPKI(dir string) (*pki, error) {
 	return p, nil
 }
 
+// kwokUser is the user name of kwok's client certificate.
+const kwokUser = "kwok"
+
 // writeKubeconfig writes a self-contained kubeconfig (certificates embedded) for server.
 func (p *pki) writeKubeconfig(path, server string) error {
+	return p.writeKubeconfigFor(path, server, p.adminPEM, p.keyPEM)
+}
+
+// writeKwokKubeconfig writes kwok's kubeconfig, with its own user.
+func (p *pki) writeKwokKubeconfig(path, server string) error {
+	return p.writeKubeconfigFor(path, server, p.kwokPEM, p.kwokKeyPEM)
+}
+
+func (p *pki) writeKubeconfigFor(path, server string, cert, key []byte) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["bkctl-testenv"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: p.caPEM}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.adminPEM, ClientKeyData: p.keyPEM}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
 	cfg.Contexts["bkctl-testenv"] = &clientcmdapi.Context{Cluster: "bkctl-testenv", AuthInfo: "admin"}
 	cfg.CurrentContext = "bkctl-testenv"
 	return clientcmd.WriteToFile(*cfg, path)

@@ -42,7 +42,8 @@ func (e *Env) waitServiceAccount(ctx context.Context, namespace string) error {
 }
 
 // canary runs one pod through kwok and the mapper: the first pods after kwok starts can take
-// many seconds to turn Ready, and tests should not pay for that in their own timeouts.
+// many seconds to turn Ready, and tests should not pay for that in their own timeouts. Every wait
+// has its own timeout.
 func (e *Env) canary(ctx context.Context) error {
 	pods := e.clientset.CoreV1().Pods(metav1.NamespaceDefault)
 	name := "testenv-canary-" + randSuffix()
@@ -53,28 +54,40 @@ func (e *Env) canary(ctx context.Context) error {
 			Containers:   []corev1.Container{{Name: "buildkitd", Image: "moby/buildkit:buildx-stable-1"}},
 		},
 	}
-	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create Pod/default/%s: %w", name, err)
-	}
-	err := poll(ctx, 20*time.Millisecond, "Pod/default/"+name+" Ready", func(ctx context.Context) (bool, error) {
-		p, err := pods.Get(ctx, name, metav1.GetOptions{})
-		return err == nil && podReady(p), err
-	})
-	if err != nil {
+	if err := e.step(ctx, "create Pod/default/"+name, 30*time.Second, func(ctx context.Context) error {
+		_, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	}, &e.cp.apiserver); err != nil {
 		return err
 	}
-	d, err := e.mapper.daemonFor(ctx, metav1.NamespaceDefault, name)
-	if err != nil {
+	// Ready means the mapper saw an exec into it work (ExecReadyAnnotation)
+	if err := e.step(ctx, "canary Pod/default/"+name+" Ready", time.Minute, func(ctx context.Context) error {
+		return poll(ctx, 20*time.Millisecond, "Pod/default/"+name+" Ready", func(ctx context.Context) (bool, error) {
+			p, err := pods.Get(ctx, name, metav1.GetOptions{})
+			return err == nil && podReady(p), err
+		})
+	}, &e.kwok, &e.cp.scheduler, &e.cp.apiserver); err != nil {
 		return err
 	}
-	if err := e.waitExec(ctx, metav1.NamespaceDefault, name, d.addr, nodePlatforms[NodeAMD64]); err != nil {
+	var d *daemon
+	if err := e.step(ctx, "the mapper's buildkitd for Pod/default/"+name, 10*time.Second, func(ctx context.Context) (err error) {
+		d, err = e.mapper.daemonFor(ctx, metav1.NamespaceDefault, name)
+		return err
+	}); err != nil {
 		return err
 	}
-	if err := d.wait(ctx); err != nil {
+	if err := e.step(ctx, "exec into canary Pod/default/"+name+" reaches its buildkitd", time.Minute, func(ctx context.Context) error {
+		if err := e.waitExec(ctx, metav1.NamespaceDefault, name, d.addr, nodePlatforms[NodeAMD64]); err != nil {
+			return err
+		}
+		return d.wait(ctx)
+	}, &e.kwok, &e.cp.apiserver); err != nil {
 		return err
 	}
 	var zero int64
-	return pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	return e.step(ctx, "delete Pod/default/"+name, 30*time.Second, func(ctx context.Context) error {
+		return pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}, &e.cp.apiserver)
 }
 
 func podReady(p *corev1.Pod) bool {
