@@ -1,19 +1,26 @@
 package buildrun_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
 )
 
-// BenchmarkTransport builds a 100 MB context through pod exec and through a direct unix-socket
-// connection to the same daemon; it reports the medians and exec's share of direct throughput.
+// BenchmarkTransport builds a 100 MB context through pod exec (websocket and SPDY) and through a
+// direct unix-socket connection to the same daemon. Every build sends fresh content, so the whole
+// context crosses each time; a warm-up build per transport comes first, and the order rotates
+// from round to round so that drift of the machine hits each transport alike. It reports the
+// medians and exec's share of direct throughput.
 func BenchmarkTransport(b *testing.B) {
 	t := &testing.T{}
 	ns, err := env.CreateNamespace(context.Background(), "bench-transport")
@@ -30,37 +37,98 @@ func BenchmarkTransport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	direct := bld
-	direct.Nodes = slices.Clone(bld.Nodes)
-	direct.Nodes[0].Transport = buildrun.Direct{pods[0]: addr}
+	via := func(tr buildrun.Transport) buildrun.Builder {
+		v := bld
+		v.Nodes = slices.Clone(bld.Nodes)
+		v.Nodes[0].Transport = tr
+		return v
+	}
+	withProtocol := func(p buildrun.ExecProtocol) buildrun.Builder {
+		pe := *bld.Nodes[0].Transport.(*buildrun.PodExec)
+		pe.Protocol = p
+		return via(&pe)
+	}
+	targets := []struct {
+		name string
+		b    buildrun.Builder
+	}{
+		{"direct", via(buildrun.Direct{pods[0]: addr})},
+		{"exec", bld}, // the default protocol
+		{"websocket", withProtocol(buildrun.ExecWebSocket)},
+		{"spdy", withProtocol(buildrun.ExecSPDY)},
+	}
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base\nCOPY big /big\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	big := make([]byte, 100<<20)
-	run := func(target buildrun.Builder) time.Duration {
+	run := func(target buildrun.Builder) (time.Duration, map[string]float64) {
 		_, _ = rand.Read(big) // new content: the whole context crosses again
 		if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
 			b.Fatal(err)
 		}
 		o := options(dir, nil)
+		before := cpuSeconds()
 		start := time.Now()
 		if _, err := buildrun.Build(context.Background(), target, o); err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(start)
+		took := time.Since(start)
+		return took, cpuDelta(before, cpuSeconds())
 	}
-	var viaExec, viaSocket []time.Duration
-	for range max(b.N, 5) {
-		viaExec = append(viaExec, run(bld))
-		viaSocket = append(viaSocket, run(direct))
+	for _, tg := range targets {
+		run(tg.b)
 	}
-	e, d := median(viaExec), median(viaSocket)
-	b.ReportMetric(e.Seconds(), "exec-s")
-	b.ReportMetric(d.Seconds(), "direct-s")
-	b.ReportMetric(d.Seconds()/e.Seconds(), "exec/direct-throughput")
-	b.Logf("100 MB context: exec median %.3fs (%.0f MB/s), direct median %.3fs (%.0f MB/s), exec/direct throughput %.2f (goal ≥ 0.8)",
-		e.Seconds(), 100/e.Seconds(), d.Seconds(), 100/d.Seconds(), d.Seconds()/e.Seconds())
+	times := make([][]time.Duration, len(targets))
+	cpu := make([]map[string]float64, len(targets))
+	for round := range max(b.N, 5) {
+		for i := range targets {
+			k := (i + round) % len(targets)
+			took, used := run(targets[k].b)
+			times[k] = append(times[k], took)
+			if cpu[k] == nil {
+				cpu[k] = map[string]float64{}
+			}
+			for name, s := range used {
+				cpu[k][name] += s / float64(max(b.N, 5))
+			}
+		}
+	}
+	d := median(times[0])
+	for i, tg := range targets {
+		m := median(times[i])
+		b.ReportMetric(m.Seconds(), tg.name+"-s")
+		if i > 0 {
+			b.ReportMetric(d.Seconds()/m.Seconds(), tg.name+"/direct-throughput")
+		}
+		b.Logf("100 MB context via %-9s median %.3fs (%3.0f MB/s), throughput vs direct %.2f (goal ≥ 0.8 for exec); runs %v",
+			tg.name, m.Seconds(), 100/m.Seconds(), d.Seconds()/m.Seconds(), rounded(times[i]))
+		b.Logf("    mean CPU seconds per build: %s", formatCPU(cpu[i]))
+	}
+}
+
+// formatCPU lists CPU seconds by process, largest first, with their total.
+func formatCPU(cpu map[string]float64) string {
+	names := slices.Collect(maps.Keys(cpu))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(cpu[b], cpu[a]) })
+	var sb strings.Builder
+	total := 0.0
+	for _, n := range names {
+		if cpu[n] >= 0.01 {
+			fmt.Fprintf(&sb, "%s %.2f, ", n, cpu[n])
+		}
+		total += cpu[n]
+	}
+	fmt.Fprintf(&sb, "total %.2f", total)
+	return sb.String()
+}
+
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
 
 // BenchmarkParallelNodes builds two platforms on two nodes at once and one after the other.

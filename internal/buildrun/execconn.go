@@ -11,6 +11,10 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 )
 
+// pipeSize is the buffer of each direction of an exec connection: a few of the 32 KiB frames
+// the executor copies at a time.
+const pipeSize = 256 << 10
+
 // errStreamEnded reports an exec stream that ended before it was established.
 var errStreamEnded = errors.New("exec stream ended before it was established")
 
@@ -18,8 +22,8 @@ var errStreamEnded = errors.New("exec stream ended before it was established")
 // the context given to dialExec is cancelled: closing stdin is not enough, because some
 // runtimes (kwok) never pass the close on to the process.
 type execConn struct {
-	stdin  *io.PipeWriter
-	stdout *io.PipeReader
+	stdin  *pipe
+	stdout *pipe
 	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
 	mu     sync.Mutex
@@ -29,24 +33,22 @@ type execConn struct {
 // dialExec starts exec's stream and returns once it is established: the executor reads stdin
 // only after its streams exist, so the first read of stdin marks the session as up. stderr
 // receives what the remote command prints there.
-func dialExec(ctx context.Context, exec remotecommand.Executor, stderr io.Writer) (net.Conn, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	c := &execConn{stdin: inW, stdout: outR, ctx: ctx, cancel: cancel}
+func dialExec(parent context.Context, exec remotecommand.Executor, stderr io.Writer) (*execConn, error) {
+	ctx, cancel := context.WithCancel(parent)
+	c := &execConn{stdin: newPipe(pipeSize), stdout: newPipe(pipeSize), ctx: ctx, cancel: cancel}
 	ready := make(chan struct{})
 	ended := make(chan error, 1)
 	go func() {
 		err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{
-			Stdin:  &firstRead{r: inR, ready: ready},
-			Stdout: outW,
+			Stdin:  &firstRead{r: c.stdin, ready: ready},
+			Stdout: c.stdout,
 			Stderr: stderr,
 		})
 		if err == nil {
 			err = io.EOF
 		}
-		outW.CloseWithError(err)
-		inR.CloseWithError(err)
+		c.stdout.CloseWrite(err) // what the command wrote can still be read
+		c.stdin.Close(err)
 		ended <- err
 		cancel()
 	}()
@@ -59,9 +61,9 @@ func dialExec(ctx context.Context, exec remotecommand.Executor, stderr io.Writer
 			err = errStreamEnded
 		}
 		return nil, err
-	case <-ctx.Done():
+	case <-parent.Done(): // not ctx: the stream's end cancels ctx too, with the error in ended
 		c.Close()
-		return nil, context.Cause(ctx)
+		return nil, context.Cause(parent)
 	}
 }
 
@@ -93,8 +95,8 @@ func (c *execConn) closeWithError(err error) {
 		return
 	}
 	c.cause = err
-	c.stdin.CloseWithError(err)
-	c.stdout.CloseWithError(err)
+	c.stdin.Close(err)
+	c.stdout.Close(err)
 	c.cancel()
 }
 
