@@ -32,7 +32,8 @@ type planCmd struct {
 func (c *planCmd) Help() string {
 	return `Validates and renders the file, then asks the cluster what applying it would change:
 one server-side apply dry-run per object (field manager bkctl), compared with the live objects
-of the file's inventory. Prints a summary per builder node, the list of objects
+of the file's inventory; an object that bkctl's last apply (recorded in the inventory) proves
+unchanged, with no field taken or changed by anyone since, needs no dry-run. Prints a summary per builder node, the list of objects
 (+ create, ~ update, - prune, = unchanged, ! conflict) and unified diffs of the YAML.
 Drift (kubectl edit or scale) shows as an update; a field another applier owns shows as a
 conflict naming it. Nothing is written.

@@ -2,11 +2,9 @@ package apply
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/fluxcd/pkg/ssa"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bkctl/bkctl/internal/diff"
@@ -54,7 +52,7 @@ func (r *Result) InSync() bool { return !r.Plan.Pending() }
 // Apply makes the cluster match p, a plan from Plan or PlanDelete: it stops on conflicts unless
 // forced, widens the inventory first, applies the changed objects (namespaces first, and only
 // those whose dry-run differs from live, so an apply of an unchanged file writes nothing),
-// prunes, narrows the inventory, and waits for rollouts.
+// prunes, narrows the inventory and records what was applied in it, and waits for rollouts.
 func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Plan, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = func(Event) {}
@@ -69,15 +67,22 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	rec := inventory{groupKinds: p.Inventory.RecordedGroupKinds, namespaces: p.Inventory.RecordedNamespaces}
 	want := inventory{groupKinds: p.Inventory.GroupKinds, namespaces: p.Inventory.Namespaces}
 	deleting := p.Inventory.Action == diff.Prune
+	// The records of the objects that stay unchanged; applied ones are added as they are written.
+	applied := records{}
+	for _, c := range p.Changes {
+		if c.Desired != nil && !c.Pending() && !c.Applied.IsZero() {
+			applied[keyOf(c.Desired)] = c.Applied
+		}
+	}
 
 	// The parent must record every member before one is created (KEP-3659), so that a failed
 	// run can still find and prune it.
 	if !deleting && p.Inventory.Action != diff.Unchanged && !rec.covers(want) {
-		if err := m.writeParent(ctx, set, rec.union(want)); err != nil {
+		if err := m.writeParent(ctx, set, rec.union(want), applied); err != nil {
 			return res, err
 		}
 	}
-	if err := m.applyChanges(ctx, p, res, opts); err != nil {
+	if err := m.applyChanges(ctx, p, res, applied, opts); err != nil {
 		return res, err
 	}
 	final := want
@@ -88,14 +93,15 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	} else {
 		final = rec.union(want)
 	}
+	wrote := len(res.Applied) > 0 || len(res.Pruned) > 0
 	switch {
 	case deleting && opts.Prune:
 		if err := m.deleteParent(ctx, set); err != nil {
 			return res, err
 		}
 		opts.Progress(Event{Type: EventPruned, Ref: parentRef(set)})
-	case p.Inventory.Action != diff.Unchanged && !deleting:
-		if err := m.writeParent(ctx, set, final); err != nil {
+	case !deleting && (p.Inventory.Action != diff.Unchanged || wrote):
+		if err := m.writeParent(ctx, set, final, applied); err != nil {
 			return res, err
 		}
 	}
@@ -115,33 +121,49 @@ var applyStages = []func(kind string) bool{
 	func(k string) bool { return k != "Namespace" && k != "ConfigMap" },
 }
 
-func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, opts Options) error {
+// applyChanges applies the pending objects of p, a stage at a time and concurrently within one,
+// with a forced server-side apply: the plan's forced dry-run already showed what that changes,
+// and conflicts were refused before. Each apply's record is added to applied.
+func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, applied records, opts Options) error {
 	for _, inStage := range applyStages {
-		var objs []*unstructured.Unstructured
 		var changes []diff.Change
 		for _, c := range p.Changes {
-			if c.Desired == nil || !c.Pending() || !inStage(c.Ref.Kind) {
-				continue
+			if c.Desired != nil && c.Pending() && inStage(c.Ref.Kind) {
+				changes = append(changes, c)
 			}
-			objs = append(objs, c.Desired.DeepCopy())
-			changes = append(changes, c)
 		}
-		if len(objs) == 0 {
-			continue
+		recs := make([]diff.Applied, len(changes))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(m.opts.Concurrency)
+		for i, c := range changes {
+			g.Go(func() error {
+				obj := c.Desired.DeepCopy()
+				err := m.client.Patch(gctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
+				if err != nil {
+					return &ObjectError{Ref: c.Ref, Op: "apply", Err: m.clusterErr(err)}
+				}
+				recs[i] = diff.Applied{Config: diff.ConfigHash(c.Desired), Fields: diff.FieldsHash(obj, m.opts.FieldManager)}
+				return nil
+			})
 		}
-		if _, err := m.ssa.ApplyAll(ctx, objs, ssa.DefaultApplyOptions()); err != nil {
-			return fmt.Errorf("apply: %w", m.clusterErr(err))
-		}
-		for _, c := range changes {
+		err := g.Wait()
+		for i, c := range changes {
+			if recs[i] == (diff.Applied{}) {
+				continue // not applied
+			}
+			applied[keyOf(c.Desired)] = recs[i]
 			res.Applied = append(res.Applied, c)
 			opts.Progress(Event{Type: EventApplied, Ref: c.Ref, Action: c.Action})
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in inventory) error {
-	obj := m.parentObject(set, in)
+func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in inventory, recs records) error {
+	obj := m.parentObject(set, in, recs)
 	err := m.client.Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
 	if err != nil {
 		return &ObjectError{Ref: parentRef(set), Op: "apply inventory", Err: m.clusterErr(err)}
@@ -150,7 +172,7 @@ func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in in
 }
 
 func (m *Manager) deleteParent(ctx context.Context, set render.ApplySetRef) error {
-	obj := m.parentObject(set, inventory{})
+	obj := m.parentObject(set, inventory{}, nil)
 	if err := client.IgnoreNotFound(m.client.Delete(ctx, obj)); err != nil {
 		return &ObjectError{Ref: parentRef(set), Op: "delete inventory", Err: m.clusterErr(err)}
 	}

@@ -24,6 +24,10 @@ const (
 	parentAPIVersion, cmKind = "v1", "ConfigMap"
 )
 
+// dataApplied is bkctl's own key in the parent's data: per member, the record of its last apply
+// (see diff.Applied), one "<Kind.group>/<namespace>/<name> <config> <fields>" a line.
+const dataApplied = "bkctl-applied"
+
 // inventory is what an ApplySet parent records: the group-kinds and namespaces of its members.
 type inventory struct {
 	groupKinds []string // "Deployment.apps", "ConfigMap", sorted
@@ -87,8 +91,40 @@ func recorded(set render.ApplySetRef, parent *unstructured.Unstructured) invento
 	return in.union(inventory{})
 }
 
-// parentObject returns the parent ConfigMap that records in.
-func (m *Manager) parentObject(set render.ApplySetRef, in inventory) *unstructured.Unstructured {
+// records are the apply records of members, kept in the parent.
+type records map[memberKey]diff.Applied
+
+// recordedApplied reads the apply records of a live parent; a line it cannot read is no record.
+func recordedApplied(parent *unstructured.Unstructured) records {
+	data, _, _ := unstructured.NestedString(parent.Object, "data", dataApplied)
+	out := records{}
+	for _, line := range strings.Split(data, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		id := strings.Split(f[0], "/")
+		if len(id) != 3 {
+			continue
+		}
+		out[memberKey{schema.ParseGroupKind(id[0]), id[1], id[2]}] = diff.Applied{Config: f[1], Fields: f[2]}
+	}
+	return out
+}
+
+func (r records) String() string {
+	lines := make([]string, 0, len(r))
+	for k, a := range r {
+		if !a.IsZero() {
+			lines = append(lines, groupKindString(k.gk)+"/"+k.namespace+"/"+k.name+" "+a.Config+" "+a.Fields+"\n")
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "")
+}
+
+// parentObject returns the parent ConfigMap that records in, and recs when there are any.
+func (m *Manager) parentObject(set render.ApplySetRef, in inventory, recs records) *unstructured.Unstructured {
 	p := &unstructured.Unstructured{}
 	p.SetAPIVersion(parentAPIVersion)
 	p.SetKind(cmKind)
@@ -109,6 +145,9 @@ func (m *Manager) parentObject(set render.ApplySetRef, in inventory) *unstructur
 		ann[annotationAdditionalNSs] = strings.Join(extra, ",")
 	}
 	p.SetAnnotations(ann)
+	if data := recs.String(); data != "" {
+		p.Object["data"] = map[string]any{dataApplied: data}
+	}
 	return p
 }
 

@@ -29,9 +29,10 @@ var env *testenv.Env
 func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // counter counts the requests that can change the cluster: every method but GET, except
-// server-side dry-runs.
+// server-side dry-runs; and, apart, the dry-runs.
 type counter struct {
 	mutating atomic.Int64
+	dryRuns  atomic.Int64
 	mu       sync.Mutex
 	log      []string
 }
@@ -48,6 +49,9 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func (c *counter) count(r *http.Request) {
+	if r.URL.Query().Get("dryRun") == "All" {
+		c.dryRuns.Add(1)
+	}
 	if r.Method != http.MethodGet && !strings.Contains(r.URL.RawQuery, "dryRun=") {
 		c.mutating.Add(1)
 		c.mu.Lock()

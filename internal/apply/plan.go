@@ -18,8 +18,9 @@ import (
 
 // Plan compares objs, the rendering of one builders file whose inventory is set, with the
 // cluster: one server-side apply dry-run per object (forced, so that it also shows what would be
-// taken from other managers), the live members listed by their part-of label, and the members
-// the file no longer renders as prunes. It writes nothing.
+// taken from other managers) unless the inventory's record of its last apply proves it unchanged
+// (diff.Settled), the live members listed by their part-of label, and the members the file no
+// longer renders as prunes. It writes nothing.
 func (m *Manager) Plan(ctx context.Context, set render.ApplySetRef, objs []*unstructured.Unstructured) (*diff.Plan, error) {
 	return m.plan(ctx, set, objs, objs)
 }
@@ -37,15 +38,17 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 	}
 	want := inventoryOf(set, desired)
 	var rec inventory
+	var applied records
 	if parent != nil {
 		rec = recorded(set, parent)
+		applied = recordedApplied(parent)
 	}
 	look := rec.union(want).union(inventoryOf(set, scope))
 	live, err := m.listMembers(ctx, set, look)
 	if err != nil {
 		return nil, err
 	}
-	changes, err := m.dryRunAll(ctx, desired, live)
+	changes, err := m.dryRunAll(ctx, desired, live, applied)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +80,7 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 	case len(desired) == 0:
 	case parent == nil:
 		p.Inventory.Action = diff.Create
-	case !parentUpToDate(parent, m.parentObject(set, want)):
+	case !parentUpToDate(parent, m.parentObject(set, want, nil)):
 		p.Inventory.Action = diff.Update
 	}
 	return p, nil
@@ -149,8 +152,9 @@ func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in in
 }
 
 // dryRunAll dry-runs every desired object, namespaces first: the objects of a namespace that
-// the plan creates cannot be dry-run and are planned as creates of what was rendered.
-func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured) ([]diff.Change, error) {
+// the plan creates cannot be dry-run and are planned as creates of what was rendered. An object
+// that the inventory's apply records prove unchanged (diff.Settled) is not dry-run.
+func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records) ([]diff.Change, error) {
 	changes := make([]diff.Change, len(desired))
 	newNamespaces := map[string]bool{}
 	run := func(stage func(*unstructured.Unstructured) bool) error {
@@ -158,6 +162,11 @@ func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstruc
 		g.SetLimit(m.opts.Concurrency)
 		for i, o := range desired {
 			if !stage(o) {
+				continue
+			}
+			k := keyOf(o)
+			if c, ok := diff.Settled(o, live[k], m.opts.FieldManager, applied[k]); ok {
+				changes[i] = c
 				continue
 			}
 			g.Go(func() error {
@@ -209,7 +218,11 @@ func (m *Manager) dryRun(ctx context.Context, desired, live *unstructured.Unstru
 			return diff.Change{}, &ObjectError{Ref: ref, Op: "get", Err: m.clusterErr(err)}
 		}
 	}
-	return diff.Compute(desired, live, merged, m.opts.FieldManager)
+	c, err := diff.Compute(desired, live, merged, m.opts.FieldManager)
+	if err == nil && c.Action == diff.Unchanged {
+		c.Applied = diff.Applied{Config: diff.ConfigHash(desired), Fields: diff.FieldsHash(merged, m.opts.FieldManager)}
+	}
+	return c, err
 }
 
 // pruneOrder deletes workloads before the ConfigMaps they mount, and namespaces last.

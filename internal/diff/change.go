@@ -90,6 +90,9 @@ type Change struct {
 	Conflicts []Ownership
 	// Drift are fields that an imperative change (kubectl edit, scale) set and apply takes back.
 	Drift []Ownership
+	// Applied is the record of bkctl's apply that an unchanged object is the result of, kept in
+	// the inventory so that the next plan can skip its dry-run (zero when unknown or pending).
+	Applied Applied
 }
 
 // Compute compares one rendered object with its live state and its server-side apply dry-run
