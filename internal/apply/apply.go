@@ -76,13 +76,18 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	}
 
 	// The parent must record every member before one is created (KEP-3659), so that a failed
-	// run can still find and prune it.
+	// run can still find and prune it. It lives in metadata.namespace, which the file may create
+	// itself: that one namespace is applied before the parent.
 	if !deleting && p.Inventory.Action != diff.Unchanged && !rec.covers(want) {
+		parentNamespace := func(c diff.Change) bool { return c.Ref.Kind == "Namespace" && c.Ref.Name == set.ParentNamespace }
+		if err := m.applyChanges(ctx, p, res, applied, opts, parentNamespace); err != nil {
+			return res, err
+		}
 		if err := m.writeParent(ctx, set, rec.union(want), applied); err != nil {
 			return res, err
 		}
 	}
-	if err := m.applyChanges(ctx, p, res, applied, opts); err != nil {
+	if err := m.applyChanges(ctx, p, res, applied, opts, applyStages...); err != nil {
 		return res, err
 	}
 	final := want
@@ -115,20 +120,24 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 
 // applyStages are applied one after the other: a namespace must exist before what lives in it,
 // a ConfigMap before the pods that mount it.
-var applyStages = []func(kind string) bool{
-	func(k string) bool { return k == "Namespace" },
-	func(k string) bool { return k == "ConfigMap" },
-	func(k string) bool { return k != "Namespace" && k != "ConfigMap" },
+var applyStages = []func(diff.Change) bool{
+	func(c diff.Change) bool { return c.Ref.Kind == "Namespace" },
+	func(c diff.Change) bool { return c.Ref.Kind == "ConfigMap" },
+	func(c diff.Change) bool { return c.Ref.Kind != "Namespace" && c.Ref.Kind != "ConfigMap" },
 }
 
-// applyChanges applies the pending objects of p, a stage at a time and concurrently within one,
-// with a forced server-side apply: the plan's forced dry-run already showed what that changes,
-// and conflicts were refused before. Each apply's record is added to applied.
-func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, applied records, opts Options) error {
-	for _, inStage := range applyStages {
+// applyChanges applies the pending objects of p that are not applied yet, a stage at a time and
+// concurrently within one, with a forced server-side apply: the plan's forced dry-run already
+// showed what that changes, and conflicts were refused before. Each apply's record is added to
+// applied.
+func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, applied records, opts Options, stages ...func(diff.Change) bool) error {
+	for _, inStage := range stages {
 		var changes []diff.Change
 		for _, c := range p.Changes {
-			if c.Desired != nil && c.Pending() && inStage(c.Ref.Kind) {
+			if c.Desired == nil || !c.Pending() || !inStage(c) {
+				continue
+			}
+			if _, done := applied[keyOf(c.Desired)]; !done {
 				changes = append(changes, c)
 			}
 		}

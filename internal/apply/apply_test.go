@@ -1,7 +1,9 @@
 package apply_test
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/spec"
 )
 
 const oneNode = `
@@ -362,4 +366,34 @@ builders:
 		t.Errorf("message %q does not say why", msg)
 	}
 	t.Log(err)
+}
+
+// TestFileCreatesItsOwnNamespace applies a file whose inventory lives in a namespace the file
+// itself creates (createNamespace with metadata.namespace), as examples/builders.yaml does.
+func TestFileCreatesItsOwnNamespace(t *testing.T) {
+	f := newFixture(t)
+	own := f.ns + "-own"
+	src := "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata: {name: fleet, namespace: " + own + "}\n" +
+		"builders:\n  - name: kube\n    createNamespace: true\n    nodes: [{name: amd, nodeSelector: {kubernetes.io/arch: amd64}}]\n"
+	res, err := spec.Parse(filepath.Join(t.TempDir(), "builders.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := render.Render(res.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loaded{file: res.File, objs: objs, set: render.ApplySet(res.File)}
+	t.Cleanup(func() {
+		if err := env.DeleteNamespace(context.Background(), own); err != nil {
+			t.Error(err)
+		}
+	})
+	f.mustApply(l)
+	if _, err := clientset(t).CoreV1().ConfigMaps(own).Get(ctx(t), l.set.ParentName, metav1.GetOptions{}); err != nil {
+		t.Errorf("parent in the file's own namespace: %v", err)
+	}
+	if p := f.plan(l); p.Pending() {
+		t.Errorf("plan after apply is pending: %v", actions(p))
+	}
 }
