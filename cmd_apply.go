@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ type applyCmd struct {
 	PrunePVCs      bool   `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
 	Wait           bool   `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
 	Output         string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	Buildx         bool   `help:"After a successful apply, also write each builder as a docker buildx instance (as bkctl buildx write does)."`
+	buildxConfigFlag
 }
 
 func (c *applyCmd) Help() string {
@@ -37,7 +40,8 @@ Exit status: 0 success or in sync, 1 error (invalid file, API error, conflict, t
 Examples:
   bkctl apply -f builders.yaml
   bkctl apply -f builders.yaml --force-conflicts
-  bkctl apply -f builders.yaml --prune=false --wait=false`
+  bkctl apply -f builders.yaml --prune=false --wait=false
+  bkctl apply -f builders.yaml --buildx && docker buildx build --builder kube .`
 }
 
 func (c *applyCmd) Run(ctx context.Context, s streams) error {
@@ -71,6 +75,33 @@ func (c *applyCmd) Run(ctx context.Context, s streams) error {
 	}
 	if err != nil {
 		return &exitCode{code: 1, err: err}
+	}
+	if c.Buildx {
+		return c.writeBuildx(ctx, s, t)
+	}
+	return nil
+}
+
+// writeBuildx records the applied builders in buildx's store. buildx's kubernetes driver uses
+// the kubeconfig's current context, which the instance cannot name: a --context is only noted.
+func (c *applyCmd) writeBuildx(ctx context.Context, s streams, t *target) error {
+	dir, err := c.dir()
+	if err != nil {
+		return &exitCode{code: 1, err: err}
+	}
+	if c.Context != "" {
+		s.printf("note: buildx will use the kubeconfig's current context, not --context %s\n", c.Context)
+	}
+	kubeconfig := c.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	written, err := writeBuildx(ctx, s, t.file, dir, "", kubeconfig)
+	if err != nil {
+		return err
+	}
+	for _, w := range written {
+		s.printf("buildx: %s\n", writtenLine(w))
 	}
 	return nil
 }

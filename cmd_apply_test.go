@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,4 +122,42 @@ current-context: c
 		t.Fatal(err)
 	}
 	return path
+}
+
+func TestApplyBuildxWritesInstances(t *testing.T) {
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	dir := t.TempDir()
+	code, _, errs := runCluster(t, "apply", "-f", file, "--kubeconfig="+env.Kubeconfig, "--buildx", "--buildx-config", dir)
+	if code != 0 || !strings.Contains(errs, "buildx: kube: created "+filepath.Join(dir, "instances", "kube")) {
+		t.Fatalf("apply --buildx = %d\nstderr:\n%s", code, errs)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "instances", "kube"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inst struct {
+		Driver string
+		Nodes  []struct {
+			Name       string
+			Endpoint   string
+			DriverOpts map[string]string
+		}
+	}
+	if err := json.Unmarshal(data, &inst); err != nil {
+		t.Fatal(err)
+	}
+	if inst.Driver != "kubernetes" || len(inst.Nodes) != 1 || inst.Nodes[0].Name != "amd" || inst.Nodes[0].DriverOpts["namespace"] != ns ||
+		!strings.Contains(inst.Nodes[0].Endpoint, "kubeconfig="+url.QueryEscape(env.Kubeconfig)) {
+		t.Errorf("instance = %s", data)
+	}
+	// A failed apply writes no instance.
+	bad := writeBuilders(t, ns, "      - name: amd\n        replicas: x\n")
+	dir2 := t.TempDir()
+	if code, _, _ := runCluster(t, "apply", "-f", bad, "--kubeconfig="+env.Kubeconfig, "--buildx", "--buildx-config", dir2); code != 1 {
+		t.Errorf("apply --buildx of an invalid file = %d, want 1", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "instances", "kube")); !os.IsNotExist(err) {
+		t.Errorf("instance written after a failed apply: %v", err)
+	}
 }

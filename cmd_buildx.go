@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/bkctl/bkctl/internal/buildxstore"
+	"github.com/bkctl/bkctl/internal/spec"
 )
 
 type buildxCmd struct {
@@ -61,17 +62,9 @@ func (c *buildxWriteCmd) Run(ctx context.Context, s streams) error {
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	opts := buildxstore.DefaultWriteOptions()
-	opts.Builder = c.Builder
-	opts.Kubeconfig = c.Kubeconfig
-	written, err := buildxstore.WriteBuilders(ctx, dir, f, opts)
-	for _, w := range written {
-		for _, n := range w.Notes {
-			s.printf("note: %s\n", n)
-		}
-	}
+	written, err := writeBuildx(ctx, s, f, dir, c.Builder, c.Kubeconfig)
 	if err != nil {
-		return &exitCode{code: 1, err: err}
+		return err
 	}
 	if c.Output == "json" {
 		enc := json.NewEncoder(s.Out)
@@ -79,9 +72,31 @@ func (c *buildxWriteCmd) Run(ctx context.Context, s streams) error {
 		return enc.Encode(map[string]any{"dir": dir, "builders": written})
 	}
 	for _, w := range written {
-		if _, err := fmt.Fprintf(s.Out, "%s: %s %s (%s)\n", w.Builder, w.Action, w.Path, plural(len(w.Nodes), "node")); err != nil {
+		if _, err := fmt.Fprintln(s.Out, writtenLine(w)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func writtenLine(w buildxstore.Written) string {
+	return fmt.Sprintf("%s: %s %s (%s)", w.Builder, w.Action, w.Path, plural(len(w.Nodes), "node"))
+}
+
+// writeBuildx writes the file's builders (or only the named one) as buildx instances into dir,
+// printing the notes on what buildx cannot express to stderr.
+func writeBuildx(ctx context.Context, s streams, f *spec.File, dir, builder, kubeconfig string) ([]buildxstore.Written, error) {
+	opts := buildxstore.DefaultWriteOptions()
+	opts.Builder = builder
+	opts.Kubeconfig = kubeconfig
+	written, err := buildxstore.WriteBuilders(ctx, dir, f, opts)
+	for _, w := range written {
+		for _, n := range w.Notes {
+			s.printf("note: %s\n", n)
+		}
+	}
+	if err != nil {
+		return written, &exitCode{code: 1, err: err}
+	}
+	return written, nil
 }
