@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 BIN := bin/bkctl
 GOTEST_FLAGS ?= -count=1 -timeout=30m
 
-.PHONY: all build test test-unit fuzz vet fmt-check bench bench-validate demo clean
+.PHONY: all build test test-unit fuzz vet fmt-check bench bench-validate bench-run demo clean
 
 all: build
 
@@ -18,7 +18,7 @@ test: testdeps testbin
 
 ## test-unit: only the packages that need no test environment
 test-unit:
-	$(GO) test $(GOTEST_FLAGS) ./internal/spec/... ./internal/render/... ./schema/... .
+	$(GO) test $(GOTEST_FLAGS) ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/
 
 FUZZTIME ?= 30s
 fuzz:
