@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/go-logr/logr"
+	"github.com/sirupsen/logrus"
 	"github.com/willabides/kongplete"
 	"k8s.io/klog/v2"
 )
@@ -38,10 +40,10 @@ type streams struct {
 }
 
 func main() {
-	// client-go logs through klog (e.g. when an exec stream is cancelled); bkctl reports errors
-	// itself, so library logs would only be noise on stderr.
-	klog.LogToStderr(false)
-	klog.SetOutput(io.Discard)
+	// client-go logs through klog (e.g. when an exec stream is cancelled) and BuildKit's client
+	// through logrus; bkctl reports errors itself, so library logs would only be noise on stderr.
+	klog.SetLogger(logr.Discard())
+	logrus.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()

@@ -50,6 +50,13 @@ if has run; then
     "http://$BKCTL_TESTENV_REGISTRY/v2/demo/hello/manifests/latest"; echo
 fi
 
+if has ls && has status; then
+  bold "bkctl ls -f $FILE"
+  "$BKCTL" ls -f "$FILE"
+  bold "bkctl status -f $FILE"
+  "$BKCTL" status -f "$FILE"
+fi
+
 bold "the environment keeps running"
 cat <<MSG
 Talk to the cluster:   export KUBECONFIG=$KUBECONFIG
