@@ -83,6 +83,22 @@ func (m *Manager) clusterErr(err error) error {
 		return fmt.Errorf("%w (hint: bkctl needs get, list, patch and delete on the kinds it manages)", err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
+	case isImmutableSelector(err):
+		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: delete the workload, then apply to recreate it)", err)
 	}
 	return err
+}
+
+// isImmutableSelector reports whether err refuses a change of a workload's spec.selector.
+func isImmutableSelector(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Field == "spec.selector" && strings.Contains(c.Message, "field is immutable") {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -182,18 +183,27 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 	if f := field("platforms", before, after, platforms); f.From != f.To {
 		s.Fields = append(s.Fields, f)
 	}
+	other := 0
 	if c := n.config; c != nil && c.Pending() {
-		switch c.Action {
-		case Create:
+		switch {
+		case c.Action == Create:
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "added"})
-		case Prune:
+		case c.Action == Prune:
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", From: "removed"})
-		default:
+		case slices.ContainsFunc(c.Fields, isConfigData):
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "changed"})
 		}
+		if c.Action != Create && c.Action != Prune {
+			// e.g. the labels bkctl adds to a ConfigMap it adopts from buildx: the
+			// buildkitd.toml is the same, so the config is not said to change.
+			other += len(c.Fields) - countFunc(c.Fields, isConfigData)
+		}
 	}
-	if s.Action == Update && cur != nil {
-		if other := otherFields(cur.Fields); other > 0 {
+	if s.Action == Update {
+		if cur != nil {
+			other += otherFields(cur.Fields)
+		}
+		if other > 0 {
 			s.Fields = append(s.Fields, FieldChange{Field: "other fields", To: fmt.Sprint(other)})
 		}
 	}
@@ -207,6 +217,27 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 		s.Fields = kept
 	}
 	return s
+}
+
+// isConfigData reports whether a changed path of a node's ConfigMap is in its data, the
+// buildkitd.toml, rather than in its metadata.
+func isConfigData(path string) bool {
+	for _, f := range []string{"data", "binaryData"} {
+		if path == f || strings.HasPrefix(path, f+".") || strings.HasPrefix(path, f+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+func countFunc(ss []string, f func(string) bool) int {
+	n := 0
+	for _, s := range ss {
+		if f(s) {
+			n++
+		}
+	}
+	return n
 }
 
 // otherFields counts the changed paths the summary does not already name.
