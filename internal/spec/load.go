@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,12 +44,19 @@ func readLimited(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
+// maxErrors is how many errors a file reports at most; the rest are counted.
+const maxErrors = 100
+
 // Parse validates data as the builders file named name (used in positions and to resolve
 // configFile paths) and returns it with defaults applied.
 func Parse(name string, data []byte) (Result, error) {
 	ds := &diagnostics{}
 	file := parse(name, data, ds)
 	errs, warns := ds.split()
+	if len(errs) > maxErrors {
+		more := len(errs) - maxErrors
+		errs = append(errs[:maxErrors], Diagnostic{Pos: errs[maxErrors].Pos, Severity: SeverityError, Message: fmt.Sprintf("too many errors: %d more not shown", more)})
+	}
 	if len(errs) > 0 {
 		return Result{Warnings: warns}, &Error{Diagnostics: errs}
 	}

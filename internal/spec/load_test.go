@@ -140,7 +140,7 @@ func TestValidationRules(t *testing.T) {
 		{name: "image reference", src: "  - name: kube\n    nodes: [{image: \"UPPER/Case\"}]\n",
 			want: []string{`6:21: builders[0].nodes[0].image: invalid image reference "UPPER/Case": invalid reference format: repository name (Case) must be lowercase`}},
 		{name: "alias bomb", raw: true, src: aliasBomb(),
-			want: []string{`1:1: document expands to too many values (aliases?)`}},
+			want: []string{`1:1: document has more than 200000 values (an alias counts its values each time it is used)`}},
 		{name: "deep nesting", raw: true, src: header + "  - name: kube\n    nodes: [{podTemplate: " + strings.Repeat("{a: ", 100) + "1" + strings.Repeat("}", 100) + "}]\n",
 			want: []string{`1:1: document is nested too deeply`}},
 		{name: "merge keys work", src: "  - name: kube\n    nodes:\n      - &base {replicas: 2, name: a}\n      - {<<: *base, name: b}\n"},
@@ -179,6 +179,13 @@ func aliasBomb() string {
 		prev = name
 	}
 	return b.String()
+}
+
+func TestTooManyErrors(t *testing.T) {
+	errs, _ := parseErrors(t, header+"  - name: kube\n    nodes: [{}]\n"+strings.Repeat("x: 1\n", 500))
+	if len(errs) != 101 || errs[100] != "108:1: too many errors: 399 more not shown" {
+		t.Errorf("got %d errors, last %q", len(errs), errs[len(errs)-1])
+	}
 }
 
 func TestHugeFile(t *testing.T) {

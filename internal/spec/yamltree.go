@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -29,7 +30,7 @@ type tree struct {
 	values   int
 }
 
-var errTooLarge = errors.New("document expands to too many values (aliases?)")
+var errTooLarge = fmt.Errorf("document has more than %d values (an alias counts its values each time it is used)", maxValues)
 
 // parserErrors are the yaml.v3 messages that come from its parser rather than its scanner.
 var parserErrors = map[string]bool{
