@@ -11,6 +11,13 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
 	"github.com/bkctl/bkctl/internal/testenv"
 )
 
@@ -159,5 +166,40 @@ func TestApplyBuildxWritesInstances(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir2, "instances", "kube")); !os.IsNotExist(err) {
 		t.Errorf("instance written after a failed apply: %v", err)
+	}
+}
+
+// TestMissingRBACNamesVerbAndResource runs plan as a service account that may do nothing.
+func TestMissingRBACNamesVerbAndResource(t *testing.T) {
+	ns := env.Namespace(t)
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "norights"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "norights", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData, CertificateAuthority: env.Config.CAFile}
+	cfg.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
+	cfg.CurrentContext = "c"
+	if err := clientcmd.WriteToFile(*cfg, kc); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCluster(t, "plan", "-f", writeBuilders(t, ns, cliNode), "--kubeconfig", kc)
+	user := `User "system:serviceaccount:` + ns + `:norights" cannot `
+	if code != 1 || !strings.Contains(errs, user) || !strings.Contains(errs, `resource "`) || !strings.Contains(errs, "hint: bkctl needs") {
+		t.Errorf("plan without rights = %d, want 1 naming the user, verb and resource\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if testing.Verbose() {
+		t.Log(errs)
 	}
 }
