@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/moby/buildkit/cmd/buildctl/build"
@@ -61,6 +63,9 @@ Examples:
 
 func (c *runCmd) Run(ctx context.Context, s streams) error {
 	f, err := loadFile(c.BuildersFile, s)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &exitCode{code: 1, err: fmt.Errorf("%w (hint: --builders-file names the builders file; -f is the Dockerfile, as in buildx)", err)}
+	}
 	if err != nil {
 		return err
 	}
