@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,8 +37,15 @@ func TestBuildxBuildsOnBkctlPods(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "buildx"), args...)
 		cmd.Env = append(os.Environ(), "BUILDX_CONFIG="+bx, "KUBECONFIG="+env.Kubeconfig, "DOCKER_CONFIG="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+		// Parsed output is stdout only: buildx's client-go logs on stderr can land in the middle
+		// of a stdout line. stderr is appended after it, for failure messages.
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return string(out) + "\nstderr:\n" + stderr.String(), err
+		}
+		return string(out), nil
 	}
 
 	out, err := buildx("inspect", "kube")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"os"
@@ -134,9 +135,12 @@ func runBuildx(t *testing.T, bx string, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "buildx"), args...)
 	cmd.Env = append(os.Environ(), "BUILDX_CONFIG="+bx, "KUBECONFIG="+env.Kubeconfig, "DOCKER_CONFIG="+t.TempDir())
-	out, err := cmd.CombinedOutput()
+	// stdout only: buildx's client-go logs on stderr can land in the middle of a stdout line.
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("buildx %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("buildx %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out)
 }
