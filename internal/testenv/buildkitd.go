@@ -203,6 +203,28 @@ func (d *daemon) start() error {
 }
 
 func (d *daemon) waitAnswer(p *process) {
+	err := d.answer(p)
+	if perr := p.exited(); err != nil && perr != nil {
+		// buildkitd died before it answered (seen once under load in CI): start it once more,
+		// now listening on the socket path itself, so that the clients' retries find it.
+		fmt.Fprintf(d.env.log, "testenv: buildkitd %s: %v\ntestenv: buildkitd %s: restarting\n", d.name, perr, d.name)
+		err = perr
+		if p2, rerr := d.restart(); rerr != nil {
+			err = errors.Join(err, rerr)
+		} else {
+			err = d.answer(p2)
+		}
+	}
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	d.readyOnce.Do(func() { close(d.ready) })
+}
+
+// answer waits up to a minute until the daemon of p lists its workers; it gives up at once when
+// p exits, and then returns its exit with the tail of its log.
+func (d *daemon) answer(p *process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() {
@@ -219,12 +241,33 @@ func (d *daemon) waitAnswer(p *process) {
 	}
 	if err != nil {
 		if perr := p.exited(); perr != nil {
-			err = perr
+			return perr
 		}
-		d.fail(err)
-		return
 	}
-	d.readyOnce.Do(func() { close(d.ready) })
+	return err
+}
+
+// restart starts buildkitd again on the daemon's socket path (no socket activation: the first
+// process took the listener with it).
+func (d *daemon) restart() (*process, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return nil, errors.New("stopped")
+	}
+	_ = os.Remove(d.addr[len("unix://"):])
+	args := []string{"--config=" + filepath.Join(d.dir, "buildkitd.toml"), "--addr=" + d.addr}
+	if d.platform != "" {
+		args = append(args, "--oci-worker-platform="+d.platform)
+	}
+	cmd := exec.Command(filepath.Join(d.env.BinDir, "buildkitd"), args...)
+	cmd.Env = append(os.Environ(), "PATH="+d.env.BinDir+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	p, err := d.env.run.startProcess("buildkitd-"+d.name+"-restart", cmd)
+	if err != nil {
+		return nil, err
+	}
+	d.proc = p
+	return p, nil
 }
 
 func (d *daemon) fail(err error) {
