@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +56,7 @@ func TestDriftIsShownAndReverted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settled(t, f.ns, "amd")
 	p := f.plan(l)
 	c := p.Changes[0]
 	if c.Action != diff.Update || len(c.Drift) != 1 || c.Drift[0].Manager != "kubectl-edit" {
@@ -88,6 +90,7 @@ func TestConflictWithAnotherApplier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settled(t, f.ns, "amd")
 	p := f.plan(l)
 	c := p.Changes[0]
 	if c.Action != diff.Conflict || !cmp.Equal(c.ConflictManagers(), []string{"helm"}) {
@@ -120,5 +123,26 @@ func TestConflictWithAnotherApplier(t *testing.T) {
 	}
 	if p := f.plan(l); p.Pending() {
 		t.Errorf("plan after forced apply is pending: %v", actions(p))
+	}
+}
+
+// settled waits until the deployment controller has seen the Deployment's last change: it bumps
+// the revision annotation then, and a plan whose live read and dry-run straddle that bump would
+// show the controller's change in its diff.
+func settled(t *testing.T, ns, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := clientset(t).AppsV1().Deployments(ns).Get(ctx(t), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status.ObservedGeneration >= d.Generation {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Deployment/%s/%s: observedGeneration %d, generation %d after 30s", ns, name, d.Status.ObservedGeneration, d.Generation)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
