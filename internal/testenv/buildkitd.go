@@ -151,6 +151,7 @@ func (s *lazyStarter) loop() {
 			s.remove(d)
 			go func() {
 				if err := d.start(); err != nil {
+					fmt.Fprintf(d.env.log, "testenv: buildkitd %s: start: %v\n", d.name, err)
 					d.fail(err)
 					d.closeListener() // the queued clients get an error instead of waiting forever
 				}
@@ -220,6 +221,31 @@ func (d *daemon) waitAnswer(p *process) {
 		return
 	}
 	d.readyOnce.Do(func() { close(d.ready) })
+	d.watch(p)
+}
+
+// watch restarts the daemon when its process exits while the environment still needs it, so that
+// one crash does not leave a pod whose every exec fails; each exit is logged.
+func (d *daemon) watch(p *process) {
+	for {
+		<-p.done
+		d.mu.Lock()
+		stopped := d.stopped
+		d.mu.Unlock()
+		if stopped {
+			return
+		}
+		fmt.Fprintf(d.env.log, "testenv: buildkitd %s: %v\ntestenv: buildkitd %s: restarting\n", d.name, p.exited(), d.name)
+		next, err := d.restart()
+		if err == nil {
+			err = d.answer(next)
+		}
+		if err != nil {
+			fmt.Fprintf(d.env.log, "testenv: buildkitd %s: restart: %v\n", d.name, err)
+			return
+		}
+		p = next
+	}
 }
 
 // answer waits up to a minute until the daemon of p lists its workers; it gives up at once when
