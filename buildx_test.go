@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	controlapi "github.com/moby/buildkit/api/services/control"
 	bkclient "github.com/moby/buildkit/client"
@@ -32,21 +29,7 @@ func TestBuildxBuildsOnBkctlPods(t *testing.T) {
 	if code, out, errs := runCLI(t, "", "buildx", "write", "-f", file, "--buildx-config", bx, "--kubeconfig", env.Kubeconfig); code != 0 {
 		t.Fatalf("buildx write = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	buildx := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "buildx"), args...)
-		cmd.Env = append(os.Environ(), "BUILDX_CONFIG="+bx, "KUBECONFIG="+env.Kubeconfig, "DOCKER_CONFIG="+t.TempDir())
-		// Parsed output is stdout only: buildx's client-go logs on stderr can land in the middle
-		// of a stdout line. stderr is appended after it, for failure messages.
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return string(out) + "\nstderr:\n" + stderr.String(), err
-		}
-		return string(out), nil
-	}
+	buildx := func(args ...string) (string, error) { return tryBuildx(t, bx, args...) }
 
 	out, err := buildx("inspect", "kube")
 	t.Logf("buildx inspect kube:\n%s", out)

@@ -131,18 +131,29 @@ func TestImportedLabelsCannotBeAdopted(t *testing.T) {
 // the test unless it succeeds.
 func runBuildx(t *testing.T, bx string, args ...string) string {
 	t.Helper()
+	out, err := tryBuildx(t, bx, args...)
+	if err != nil {
+		t.Fatalf("buildx %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// tryBuildx runs the real docker buildx with its store in bx against the test cluster. It
+// returns stdout only, as buildx's client-go logs on stderr can land in the middle of a stdout
+// line; on failure stderr follows, for the message.
+func tryBuildx(t *testing.T, bx string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "buildx"), args...)
 	cmd.Env = append(os.Environ(), "BUILDX_CONFIG="+bx, "KUBECONFIG="+env.Kubeconfig, "DOCKER_CONFIG="+t.TempDir())
-	// stdout only: buildx's client-go logs on stderr can land in the middle of a stdout line.
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("buildx %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
+		return string(out) + "\nstderr:\n" + stderr.String(), err
 	}
-	return string(out)
+	return string(out), nil
 }
 
 // objectUIDs returns the UIDs of the Deployments and of the ConfigMaps other than
