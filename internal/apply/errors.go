@@ -38,7 +38,7 @@ func (e *ConflictError) Error() string {
 	var parts []string
 	for _, c := range e.Changes {
 		for _, o := range c.Conflicts {
-			parts = append(parts, fmt.Sprintf("%s: %s owned by %q", c.Ref, strings.Join(o.Fields, ", "), o.Manager))
+			parts = append(parts, fmt.Sprintf("%s: %s", c.Ref, o.Describe()))
 		}
 	}
 	return fmt.Sprintf("conflicts with other field managers, nothing was applied: %s (hint: --force-conflicts takes the fields over)", strings.Join(parts, "; "))

@@ -92,7 +92,13 @@ type loaded struct {
 
 func (f *fixture) file(body string) loaded {
 	f.t.Helper()
-	head := "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata:\n  name: fleet\n  namespace: " + f.ns + "\n"
+	return f.fileNamed("fleet", body)
+}
+
+// fileNamed is file with another metadata.name: another builders file, another inventory.
+func (f *fixture) fileNamed(name, body string) loaded {
+	f.t.Helper()
+	head := "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata:\n  name: " + name + "\n  namespace: " + f.ns + "\n"
 	path := filepath.Join(f.t.TempDir(), "builders.yaml")
 	if err := os.WriteFile(path, []byte(head+strings.ReplaceAll(body, "{{ns}}", f.ns)), 0o644); err != nil {
 		f.t.Fatal(err)

@@ -48,7 +48,7 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 	if err != nil {
 		return nil, err
 	}
-	changes, err := m.dryRunAll(ctx, desired, live, applied)
+	changes, err := m.dryRunAll(ctx, set, desired, live, applied)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in in
 // dryRunAll dry-runs every desired object, namespaces first: the objects of a namespace that
 // the plan creates cannot be dry-run and are planned as creates of what was rendered. An object
 // that the inventory's apply records prove unchanged (diff.Settled) is not dry-run.
-func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records) ([]diff.Change, error) {
+func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records) ([]diff.Change, error) {
 	changes := make([]diff.Change, len(desired))
 	newNamespaces := map[string]bool{}
 	run := func(stage func(*unstructured.Unstructured) bool) error {
@@ -175,7 +175,7 @@ func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstruc
 					changes[i] = c
 					return err
 				}
-				c, err := m.dryRun(ctx, o, live[keyOf(o)])
+				c, err := m.dryRun(ctx, set, o, live[keyOf(o)])
 				changes[i] = c
 				return err
 			})
@@ -200,8 +200,10 @@ func (m *Manager) dryRunAll(ctx context.Context, desired []*unstructured.Unstruc
 }
 
 // dryRun runs one forced server-side apply dry-run and compares it with live, which is nil
-// when the object is not a member (it may still exist, unlabelled: then it is read).
-func (m *Manager) dryRun(ctx context.Context, desired, live *unstructured.Unstructured) (diff.Change, error) {
+// when the object is not a member (it may still exist: then it is read). An existing object that
+// is a member of another inventory is a conflict: two builders files render it, and both use
+// the field manager bkctl, so server-side apply alone would let each take it from the other.
+func (m *Manager) dryRun(ctx context.Context, set render.ApplySetRef, desired, live *unstructured.Unstructured) (diff.Change, error) {
 	ref := diff.RefOf(desired)
 	merged := desired.DeepCopy()
 	err := m.client.Patch(ctx, merged, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
@@ -219,7 +221,16 @@ func (m *Manager) dryRun(ctx context.Context, desired, live *unstructured.Unstru
 		}
 	}
 	c, err := diff.Compute(desired, live, merged, m.opts.FieldManager)
-	if err == nil && c.Action == diff.Unchanged {
+	if err != nil {
+		return c, err
+	}
+	if other := partOf(live); other != "" && other != set.ID {
+		c.Action = diff.Conflict
+		c.Conflicts = append(c.Conflicts, diff.Ownership{
+			Manager: m.inventoryName(ctx, live.GetNamespace(), other), Operation: "Apply", Fields: []string{diff.PartOfField},
+		})
+	}
+	if c.Action == diff.Unchanged {
 		c.Applied = diff.Applied{Config: diff.ConfigHash(desired), Fields: diff.FieldsHash(merged, m.opts.FieldManager)}
 	}
 	return c, err
@@ -239,4 +250,24 @@ func sortPrunes(cs []diff.Change) {
 		}
 		return a.Name < b.Name
 	})
+}
+
+func partOf(o *unstructured.Unstructured) string {
+	if o == nil {
+		return ""
+	}
+	return o.GetLabels()[render.LabelApplySetPartOf]
+}
+
+// inventoryName names the inventory whose ID is id, as "inventory <namespace>/<parent>" when its
+// parent lives in namespace (the usual case: files sharing a namespace), else by its ID.
+func (m *Manager) inventoryName(ctx context.Context, namespace, id string) string {
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion("v1")
+	l.SetKind("ConfigMapList")
+	err := m.client.List(ctx, l, client.InNamespace(namespace), client.MatchingLabels{labelApplySetID: id})
+	if err == nil && len(l.Items) == 1 {
+		return "inventory " + namespace + "/" + l.Items[0].GetName()
+	}
+	return "inventory " + id
 }

@@ -5,6 +5,7 @@ package diff
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -72,6 +73,18 @@ type Ownership struct {
 	// Fields are structured-merge-diff paths such as .spec.replicas.
 	Fields []string `json:"fields"`
 }
+
+// Describe says who holds the fields, for plan lines and errors.
+func (o Ownership) Describe() string {
+	if slices.Equal(o.Fields, []string{PartOfField}) {
+		return "rendered by another builders file too: a member of " + o.Manager
+	}
+	return fmt.Sprintf("%s owned by %q", strings.Join(o.Fields, ", "), o.Manager)
+}
+
+// PartOfField is the field path of an Ownership that says another inventory (another builders
+// file) has the object as its member.
+const PartOfField = ".metadata.labels.applyset.kubernetes.io/part-of"
 
 // Change is the difference between what bkctl renders for one object and the live cluster.
 type Change struct {

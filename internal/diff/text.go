@@ -3,6 +3,7 @@ package diff
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -100,10 +101,14 @@ func objectLine(c Change) string {
 		}
 	case Conflict:
 		var parts []string
+		hint := "moves it to this file's inventory"
 		for _, o := range c.Conflicts {
-			parts = append(parts, fmt.Sprintf("%s owned by %q", strings.Join(o.Fields, ", "), o.Manager))
+			parts = append(parts, o.Describe())
+			if !slices.Equal(o.Fields, []string{PartOfField}) {
+				hint = "takes them over"
+			}
 		}
-		s += ": " + strings.Join(parts, "; ") + " (hint: --force-conflicts takes them over)"
+		s += ": " + strings.Join(parts, "; ") + " (hint: --force-conflicts " + hint + ")"
 	}
 	for _, o := range c.Drift {
 		s += fmt.Sprintf(" [drift: %s set by %q]", strings.Join(o.Fields, ", "), o.Manager)
