@@ -266,20 +266,10 @@ func TestDelete(t *testing.T) {
 	f := newFixture(t)
 	l := f.file(twoBuilders)
 	f.mustApply(l)
-	p, err := f.m.PlanDelete(ctx(t), l.set, l.objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := apply.DefaultOptions()
-	opts.Wait = false
-	res, err := f.m.Apply(ctx(t), l.set, p, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Pruned) != 4 {
+	if res := f.mustDelete(l); len(res.Pruned) != 4 {
 		t.Errorf("deleted %v, want 4 objects", res.Pruned)
 	}
-	p, err = f.m.PlanDelete(ctx(t), l.set, l.objs)
+	p, err := f.m.PlanDelete(ctx(t), l.set, l.objs)
 	if err != nil {
 		t.Fatal(err)
 	}

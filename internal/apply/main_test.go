@@ -144,6 +144,22 @@ func (f *fixture) mustApply(l loaded) *apply.Result {
 	return res
 }
 
+// mustDelete deletes everything l's inventory holds, as bkctl delete does, without waiting.
+func (f *fixture) mustDelete(l loaded) *apply.Result {
+	f.t.Helper()
+	p, err := f.m.PlanDelete(ctx(f.t), l.set, l.objs)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	opts := apply.DefaultOptions()
+	opts.Wait = false
+	res, err := f.m.Apply(ctx(f.t), l.set, p, opts)
+	if err != nil {
+		f.t.Fatalf("delete: %v", err)
+	}
+	return res
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)

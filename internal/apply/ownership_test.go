@@ -61,15 +61,7 @@ func TestFilesSharingANamespaceDoNotPruneEachOther(t *testing.T) {
 
 	// Deleting other's inventory leaves fleet's parent alone (fleet has one again after an apply).
 	f.mustApply(fleet)
-	p, err := f.m.PlanDelete(ctx(t), other.set, other.objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := apply.DefaultOptions()
-	opts.Wait = false
-	if _, err := f.m.Apply(ctx(t), other.set, p, opts); err != nil {
-		t.Fatalf("delete other: %v", err)
-	}
+	f.mustDelete(other)
 	if _, err := clientset(t).AppsV1().Deployments(f.ns).Get(ctx(t), "arm", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("other's Deployment after its delete: %v, want NotFound", err)
 	}
