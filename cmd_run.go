@@ -113,6 +113,7 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 	o.ContextDir, o.Dockerfile, o.Platforms, o.Target = c.Context, c.File, c.Platform, c.Target
 	o.Tags, o.NoCache, o.StickyKey = c.Tag, c.NoCache, c.StickyKey
 	o.Progress, o.ProgressMode, o.Stdout = s.Err, c.Progress, s.Out
+	o.DockerConfigDir = os.Getenv("DOCKER_CONFIG") // read per run, not once per process
 	var err error
 	if o.Outputs, err = buildrun.ParseOutputs(c.Output, c.Push); err != nil {
 		return o, err

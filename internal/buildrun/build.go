@@ -2,6 +2,7 @@ package buildrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func Build(ctx context.Context, b Builder, opts Options) (*Result, error) {
 		err = fmt.Errorf("show progress: %w", derr)
 	}
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("builder %s: %w", b.Name, err)
 	}
 	return res, nil
 }
@@ -125,22 +126,30 @@ func (r *run) finish(ctx context.Context, base *solveBase, builds []NodeBuild) (
 	return resp, err
 }
 
-// solveNode runs the node's part of the build, retrying on another daemon when the connection
-// to one fails.
+// solveNode runs the node's part of the build, retrying when the connection to its daemon is
+// lost: on another daemon where there is one, else on the same one once it answers again.
 func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (NodeBuild, error) {
 	n := r.b.Nodes[a.node]
 	nb := NodeBuild{Node: n.Name, Platforms: a.platforms}
 	avoid := map[string]bool{}
+	var lost error // why the last attempt ended, when it is retried
 	for {
 		nb.Attempts++
 		dc := r.takeConn(a.node)
 		if dc == nil {
 			var err error
 			if dc, err = r.connect(ctx, n, avoid); err != nil {
-				return nb, err
+				if lost != nil {
+					return nb, fmt.Errorf("%w; retrying failed: %w", lost, err)
+				}
+				return nb, fmt.Errorf("node %s: %w", n.Name, err)
 			}
 		}
 		nb.Daemon = dc.daemon
+		pod := objectOf(n.Transport, dc.daemon)
+		if lost != nil {
+			r.notice("node %s: attempt %d of %d on %s", n.Name, nb.Attempts, r.opts.Attempts, pod)
+		}
 		nb.Ref = identity.NewID()
 		so, err := base.solveOpt(a.platforms, nb.Ref)
 		if err != nil {
@@ -156,12 +165,18 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 		if gone := dc.gone(); gone != nil {
 			err = fmt.Errorf("%w (%v)", gone, err)
 		}
-		err = fmt.Errorf("node %s: build on %s: %w", n.Name, dc.daemon, err)
-		if ctx.Err() != nil || !transient(err) || nb.Attempts >= r.opts.Attempts {
+		retry := ctx.Err() == nil && transient(err)
+		var gone *DaemonGoneError
+		if retry && !errors.As(err, &gone) {
+			err = &ConnectionLostError{Daemon: pod, Err: err}
+		}
+		err = fmt.Errorf("node %s: build on %s: %w", n.Name, pod, err)
+		if !retry || nb.Attempts >= r.opts.Attempts {
 			return nb, err
 		}
 		avoid[dc.daemon] = true
-		r.notice("%v; retrying on another pod (attempt %d of %d)", err, nb.Attempts+1, r.opts.Attempts)
+		lost = err
+		r.notice("%v; retrying (attempt %d of %d)", err, nb.Attempts+1, r.opts.Attempts)
 		if !r.sleep(ctx, nb.Attempts) {
 			return nb, err
 		}

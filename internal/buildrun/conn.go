@@ -26,7 +26,8 @@ type daemonConn struct {
 }
 
 // connect chooses a daemon of node n and connects to it, asking for its workers to know it
-// answers. A failed attempt is retried with backoff on another daemon where there is one.
+// answers. A failed attempt is retried with backoff on another daemon where there is one. Its
+// errors do not name the node: the caller does.
 func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daemonConn, error) {
 	var last error
 	for attempt := range r.opts.Attempts {
@@ -43,16 +44,16 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			d, err = Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
 		}
 		if err != nil {
-			last = fmt.Errorf("node %s: %w", n.Name, err)
+			last = err
 			continue
 		}
 		dc, err := dialDaemon(ctx, n.Transport, d)
 		if err == nil {
 			return dc, nil
 		}
-		last = fmt.Errorf("node %s: connect to %s: %w", n.Name, d, err)
+		last = fmt.Errorf("connect to %s: %w", objectOf(n.Transport, d), err)
 		avoid[d] = true
-		r.notice("%v (attempt %d of %d)", last, attempt+1, r.opts.Attempts)
+		r.notice("node %s: %v (attempt %d of %d)", n.Name, last, attempt+1, r.opts.Attempts)
 	}
 	return nil, last
 }
@@ -80,7 +81,7 @@ func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, e
 		if gone := dc.gone(); gone != nil {
 			return nil, gone
 		}
-		return nil, err
+		return nil, fmt.Errorf("buildkitd does not answer: %w", err)
 	}
 	for _, w := range ws {
 		dc.workers = append(dc.workers, w.Platforms...)

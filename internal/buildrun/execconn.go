@@ -3,8 +3,10 @@ package buildrun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,20 +34,24 @@ type execConn struct {
 
 // dialExec starts exec's stream and returns once it is established: the executor reads stdin
 // only after its streams exist, so the first read of stdin marks the session as up. stderr
-// receives what the remote command prints there.
+// receives what the remote command prints there; when the command fails, the end of what it
+// printed is added to the stream's error (buildctl says there why it cannot reach buildkitd).
 func dialExec(parent context.Context, exec remotecommand.Executor, stderr io.Writer) (*execConn, error) {
 	ctx, cancel := context.WithCancel(parent)
 	c := &execConn{stdin: newPipe(pipeSize), stdout: newPipe(pipeSize), ctx: ctx, cancel: cancel}
 	ready := make(chan struct{})
 	ended := make(chan error, 1)
+	tail := &tailBuffer{max: 512}
 	go func() {
 		err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{
 			Stdin:  &firstRead{r: c.stdin, ready: ready},
 			Stdout: c.stdout,
-			Stderr: stderr,
+			Stderr: io.MultiWriter(stderr, tail),
 		})
 		if err == nil {
 			err = io.EOF
+		} else if msg := tail.String(); msg != "" && ctx.Err() == nil {
+			err = fmt.Errorf("%w (%s)", err, msg)
 		}
 		c.stdout.CloseWrite(err) // what the command wrote can still be read
 		c.stdin.Close(err)
@@ -65,6 +71,30 @@ func dialExec(parent context.Context, exec remotecommand.Executor, stderr io.Wri
 		c.Close()
 		return nil, context.Cause(parent)
 	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+// String returns the kept bytes as one line.
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(strings.Fields(string(t.b)), " ")
 }
 
 type firstRead struct {

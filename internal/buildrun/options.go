@@ -49,6 +49,10 @@ type Options struct {
 	// on this side of the session and are never written anywhere. Registry auth from the docker
 	// config is always attached.
 	Session []session.Attachable
+	// DockerConfigDir is the directory of the docker config.json whose credentials the daemons
+	// use to pull and push; "" is the docker CLI's default ($DOCKER_CONFIG as first read by this
+	// process, else ~/.docker).
+	DockerConfigDir string
 	// StickyKey keys the pod choice of sticky nodes; "" is the absolute context path, as buildx.
 	StickyKey string
 	// Progress receives the build progress in ProgressMode (auto, plain, tty, rawjson, quiet).

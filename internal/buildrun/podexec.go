@@ -81,6 +81,9 @@ func (p *PodExec) Daemons(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// Object names the pod for messages: Pod/namespace/name.
+func (p *PodExec) Object(pod string) string { return "Pod/" + p.Namespace + "/" + pod }
+
 func podUsable(pod *corev1.Pod) bool {
 	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 		return false
@@ -159,7 +162,7 @@ func (p *PodExec) watchGone(c *execConn, pod string) {
 		return
 	}
 	defer w.Stop()
-	gone := &DaemonGoneError{Daemon: "Pod/" + p.Namespace + "/" + pod}
+	gone := &DaemonGoneError{Daemon: p.Object(pod)}
 	for {
 		select {
 		case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/credentials"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
@@ -79,10 +80,29 @@ func newSolveBase(opts Options, multi bool) (*solveBase, error) {
 		b.release()
 		return nil, err
 	}
-	b.session = append([]session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
-	})}, opts.Session...)
+	auth, err := dockerAuth(opts.DockerConfigDir)
+	if err != nil {
+		b.release()
+		return nil, err
+	}
+	b.session = append([]session.Attachable{auth}, opts.Session...)
 	return b, nil
+}
+
+// dockerAuth serves registry credentials from the docker config in dir ("" is the docker CLI's
+// default) to the daemons. They answer a daemon's request for one registry host over the
+// session, when the registry asks the daemon for them; nothing here writes them anywhere.
+func dockerAuth(dir string) (session.Attachable, error) {
+	cf, err := config.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the docker config for registry credentials: %w", err)
+	}
+	if !cf.ContainsAuth() {
+		cf.CredentialsStore = credentials.DetectDefaultStore(cf.CredentialsStore)
+	}
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(cf),
+	}), nil
 }
 
 // namedContexts adds --build-context values: OCI layouts as content stores, directories as

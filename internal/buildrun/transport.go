@@ -18,6 +18,20 @@ type Transport interface {
 	Dial(ctx context.Context, daemon string) (net.Conn, error)
 }
 
+// objectNamer is a Transport that names the object behind a daemon in messages, as PodExec
+// names a pod Pod/namespace/name.
+type objectNamer interface {
+	Object(daemon string) string
+}
+
+// objectOf names daemon for messages: its object where t knows it, else the daemon's name.
+func objectOf(t Transport, daemon string) string {
+	if n, ok := t.(objectNamer); ok {
+		return n.Object(daemon)
+	}
+	return daemon
+}
+
 // ErrNoDaemon reports that a node has no daemon ready to take a build.
 var ErrNoDaemon = errors.New("no ready builder pod")
 
@@ -28,6 +42,21 @@ type DaemonGoneError struct {
 }
 
 func (e *DaemonGoneError) Error() string { return e.Daemon + " was deleted during the build" }
+
+// ConnectionLostError reports that the connection to a daemon broke during a build while its
+// pod stayed: the daemon crashed or restarted, or the exec session or the network between
+// broke.
+type ConnectionLostError struct {
+	// Daemon names the daemon, e.g. Pod/namespace/name.
+	Daemon string
+	Err    error
+}
+
+func (e *ConnectionLostError) Error() string {
+	return fmt.Sprintf("lost the connection to buildkitd (%v)", e.Err)
+}
+
+func (e *ConnectionLostError) Unwrap() error { return e.Err }
 
 // Direct is a Transport to daemons at fixed addresses (unix:// or tcp://), keyed by name.
 type Direct map[string]string

@@ -164,6 +164,10 @@ func driverOpts(namespace string, n spec.Node) (map[string]string, []string, err
 		o[optTimeout] = formatDuration(n.Timeout)
 	}
 	for _, e := range n.Env {
+		if e.ValueFrom != nil {
+			notes = append(notes, fmt.Sprintf("buildx has no driver-opt for env from a Secret or ConfigMap; %s is left out of its options", e.Name))
+			continue
+		}
 		o[optEnvPrefix+e.Name] = e.Value
 	}
 	if len(n.PodTemplate) > 0 {

@@ -89,18 +89,25 @@ func TestExportNotes(t *testing.T) {
 		Resources:   spec.Resources{Requests: map[string]string{"ephemeral-storage": "1Gi"}},
 		Storage:     spec.Storage{PersistentVolume: &spec.PersistentVolume{Size: "1Gi", StorageClassName: "fast"}},
 		PodTemplate: []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
+		Env: []spec.EnvVar{{Name: "A", Value: "1"},
+			{Name: "TOKEN", ValueFrom: &spec.EnvVarSource{SecretKeyRef: &spec.KeyRef{Name: "registry", Key: "token"}}}},
 	}
-	_, notes, err := NodeGroupFor(spec.Builder{Name: "kube", Namespace: "buildkit", Nodes: []spec.Node{n}}, "")
+	ng, notes, err := NodeGroupFor(spec.Builder{Name: "kube", Namespace: "buildkit", Nodes: []spec.Node{n}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
 		`builder "kube" node "kube0": buildx would make requests.ephemeral-storage a limit`,
 		`builder "kube" node "kube0": buildx has no driver-opt for storageClassName; its claims would use the default StorageClass`,
+		`builder "kube" node "kube0": buildx has no driver-opt for env from a Secret or ConfigMap; TOKEN is left out of its options`,
 		`builder "kube" node "kube0": buildx has no driver-opt for podTemplate; objects it created would lack the patch`,
 	}
 	if diff := cmp.Diff(want, notes); diff != "" {
 		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	opts := ng.Nodes[0].DriverOpts
+	if _, ok := opts["env.TOKEN"]; ok || opts["env.A"] != "1" {
+		t.Errorf("driver-opts %v: want env.A=1 and no env.TOKEN", opts)
 	}
 }
 

@@ -107,6 +107,14 @@ var optCases = map[string]func(f *spec.File, n *spec.Node){
 	"env": func(_ *spec.File, n *spec.Node) {
 		n.Env = []spec.EnvVar{{Name: "BUILDKIT_STEP_LOG_MAX_SIZE", Value: "10485760"}, {Name: "HTTPS_PROXY", Value: "http://proxy:3128"}}
 	},
+	"env-valueFrom": func(_ *spec.File, n *spec.Node) {
+		n.Env = []spec.EnvVar{
+			{Name: "REGISTRY_TOKEN", ValueFrom: &spec.EnvVarSource{SecretKeyRef: &spec.KeyRef{Name: "registry", Key: "token"}}},
+			{Name: "NPM_TOKEN", ValueFrom: &spec.EnvVarSource{SecretKeyRef: &spec.KeyRef{Name: "npm", Key: "token", Optional: new(true)}}},
+			{Name: "HTTPS_PROXY", ValueFrom: &spec.EnvVarSource{ConfigMapKeyRef: &spec.KeyRef{Name: "proxy", Key: "https"}}},
+			{Name: "BUILDKIT_STEP_LOG_MAX_SIZE", Value: "10485760"},
+		}
+	},
 	"buildkitd-flags": func(_ *spec.File, n *spec.Node) { n.Buildkitd.Flags = []string{"--debug"} },
 	"buildkitd-flags-entitlement": func(_ *spec.File, n *spec.Node) {
 		n.Buildkitd.Flags = []string{"--debug", "--allow-insecure-entitlement=security.insecure"}

@@ -136,7 +136,7 @@ func (c nodeContext) podTemplate(labels, annotations map[string]string) (corev1.
 	}
 
 	for _, e := range n.Env {
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		ctr.Env = append(ctr.Env, envVar(e))
 	}
 
 	// A rootful StatefulSet mounts its claim at the buildkit root. buildx replaces all mounts
@@ -195,4 +195,24 @@ func optionalQuantity(field, s string) (*resource.Quantity, error) {
 		return nil, fmt.Errorf("%s %q: %w", field, s, err)
 	}
 	return &q, nil
+}
+
+// envVar is a node's environment variable as the container's; a valueFrom stays a reference,
+// resolved by the kubelet, so that a Secret's value is never in a rendered object.
+func envVar(e spec.EnvVar) corev1.EnvVar {
+	out := corev1.EnvVar{Name: e.Name, Value: e.Value}
+	if vf := e.ValueFrom; vf != nil {
+		out.ValueFrom = &corev1.EnvVarSource{}
+		if r := vf.SecretKeyRef; r != nil {
+			out.ValueFrom.SecretKeyRef = &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: r.Name}, Key: r.Key, Optional: r.Optional,
+			}
+		}
+		if r := vf.ConfigMapKeyRef; r != nil {
+			out.ValueFrom.ConfigMapKeyRef = &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: r.Name}, Key: r.Key, Optional: r.Optional,
+			}
+		}
+	}
+	return out
 }

@@ -91,6 +91,7 @@ func (c *checker) fields(np []string, n *rawNode) {
 			c.errorf(ep, "duplicate environment variable %q", e.Name)
 		}
 		seenEnv[e.Name] = true
+		c.envValue(sub("env", strconv.Itoa(i)), e)
 	}
 	if n.Timeout != "" {
 		if _, err := parseDuration(n.Timeout); err != nil {

@@ -114,10 +114,28 @@ type PersistentVolume struct {
 	StorageClassName string `json:"storageClassName,omitempty" yaml:"storageClassName,omitempty"`
 }
 
-// EnvVar is an environment variable of the buildkitd container.
+// EnvVar is an environment variable of the buildkitd container: a literal Value, or ValueFrom a
+// key of a Secret or ConfigMap in the builder's namespace, which the kubelet reads when it starts
+// the container, so that the value never passes through bkctl. A valid file sets exactly one of
+// the two. (Value is always marshalled: value "" is how an empty variable is written.)
 type EnvVar struct {
-	Name  string `json:"name" yaml:"name"`
-	Value string `json:"value" yaml:"value"`
+	Name      string        `json:"name" yaml:"name"`
+	Value     string        `json:"value" yaml:"value"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty" yaml:"valueFrom,omitempty"`
+}
+
+// EnvVarSource names where an environment variable's value comes from; exactly one is set.
+type EnvVarSource struct {
+	SecretKeyRef    *KeyRef `json:"secretKeyRef,omitempty" yaml:"secretKeyRef,omitempty"`
+	ConfigMapKeyRef *KeyRef `json:"configMapKeyRef,omitempty" yaml:"configMapKeyRef,omitempty"`
+}
+
+// KeyRef selects a key of a Secret or ConfigMap in the builder's namespace. Unless Optional,
+// the pod does not start while the object or the key is missing.
+type KeyRef struct {
+	Name     string `json:"name" yaml:"name"`
+	Key      string `json:"key" yaml:"key"`
+	Optional *bool  `json:"optional,omitempty" yaml:"optional,omitempty"`
 }
 
 // Buildkitd holds the daemon's flags and its buildkitd.toml.

@@ -225,7 +225,8 @@ func (d *daemon) waitAnswer(p *process) {
 }
 
 // watch restarts the daemon when its process exits while the environment still needs it, so that
-// one crash does not leave a pod whose every exec fails; each exit is logged.
+// one crash does not leave a pod whose every exec fails; each exit is logged. KillDaemon can
+// hold the restart back.
 func (d *daemon) watch(p *process) {
 	for {
 		<-p.done
@@ -235,7 +236,9 @@ func (d *daemon) watch(p *process) {
 		if stopped {
 			return
 		}
-		fmt.Fprintf(d.env.log, "testenv: buildkitd %s: %v\ntestenv: buildkitd %s: restarting\n", d.name, p.exited(), d.name)
+		fmt.Fprintf(d.env.log, "testenv: buildkitd %s: %v\n", d.name, p.exited())
+		d.waitUnheld() // KillDaemon may hold the restart, as a kubelet's back-off would
+		fmt.Fprintf(d.env.log, "testenv: buildkitd %s: restarting\n", d.name)
 		next, err := d.restart()
 		if err == nil {
 			err = d.answer(next)
@@ -249,7 +252,8 @@ func (d *daemon) watch(p *process) {
 }
 
 // answer waits up to a minute until the daemon of p lists its workers; it gives up at once when
-// p exits, and then returns its exit with the tail of its log.
+// p exits, and then returns its exit with the tail of its log. A restarted daemon makes its
+// socket only once it runs, so a refused or missing socket is tried again.
 func (d *daemon) answer(p *process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -260,10 +264,21 @@ func (d *daemon) answer(p *process) error {
 		case <-ctx.Done():
 		}
 	}()
-	c, err := bkclient.New(ctx, d.addr)
-	if err == nil {
-		_, err = c.ListWorkers(ctx)
-		c.Close()
+	var err error
+	for {
+		var c *bkclient.Client
+		c, err = bkclient.New(ctx, d.addr)
+		if err == nil {
+			_, err = c.ListWorkers(ctx)
+			c.Close()
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if err != nil {
 		if perr := p.exited(); perr != nil {
