@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -15,14 +16,15 @@ import (
 
 type applyCmd struct {
 	clusterFlags
-	File           string `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
-	DryRun         bool   `name:"dry-run" help:"Only print the plan (same as bkctl plan)."`
-	ForceConflicts bool   `name:"force-conflicts" help:"Take over fields that other appliers own."`
-	Prune          bool   `default:"true" negatable:"" help:"Delete members the file no longer renders (--prune=false keeps them)."`
-	PrunePVCs      bool   `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
-	Wait           bool   `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
-	Output         string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
-	Buildx         bool   `help:"After a successful apply, also write each builder as a docker buildx instance (as bkctl buildx write does)."`
+	File           string        `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
+	DryRun         bool          `name:"dry-run" help:"Only print the plan (same as bkctl plan)."`
+	ForceConflicts bool          `name:"force-conflicts" help:"Take over fields that other appliers own."`
+	Prune          bool          `default:"true" negatable:"" help:"Delete members the file no longer renders (--prune=false keeps them)."`
+	PrunePVCs      bool          `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
+	Wait           bool          `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
+	Timeout        time.Duration `help:"How long to wait for each builder node to roll out, instead of the nodes' timeout fields (default: each node's timeout, 120s when it has none)."`
+	Output         string        `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	Buildx         bool          `help:"After a successful apply, also write each builder as a docker buildx instance (as bkctl buildx write does)."`
 	buildxConfigFlag
 }
 
@@ -35,16 +37,27 @@ apply succeeded, and waits for the changed builders to roll out, with progress o
 A field another applier owns stops the apply before anything is written, unless
 --force-conflicts. An empty builders list removes everything the inventory holds.
 
-Exit status: 0 success or in sync, 1 error (invalid file, API error, conflict, timeout).
+A node's rollout may take its timeout field (120s by default); --timeout replaces it for every
+node. A node not ready in time is reported with its status and why its pods are not ready.
+An apply that stops early (an API error, a lost connection, Ctrl-C or SIGTERM) says in which
+step and what it had done: nothing is pruned before every apply succeeded, and the inventory
+keeps listing every member until it is pruned, so running the same apply again finishes the job.
+
+Exit status: 0 success or in sync, 1 error (invalid file, API error, conflict, timeout,
+interrupted).
 
 Examples:
   bkctl apply -f builders.yaml
   bkctl apply -f builders.yaml --force-conflicts
   bkctl apply -f builders.yaml --prune=false --wait=false
+  bkctl apply -f builders.yaml --timeout 5m
   bkctl apply -f builders.yaml --buildx && docker buildx build --builder kube .`
 }
 
 func (c *applyCmd) Run(ctx context.Context, s streams) error {
+	if c.Timeout < 0 {
+		return &exitCode{code: 1, err: fmt.Errorf("--timeout %s: must not be negative", c.Timeout)}
+	}
 	t, err := prepare(ctx, c.File, c.clusterFlags, s)
 	if err != nil {
 		return err
@@ -64,8 +77,14 @@ func (c *applyCmd) Run(ctx context.Context, s streams) error {
 	opts := apply.DefaultOptions()
 	opts.ForceConflicts, opts.Prune, opts.PrunePVCs, opts.Wait = c.ForceConflicts, c.Prune, c.PrunePVCs, c.Wait
 	opts.Timeout = timeouts(t.file)
+	if c.Timeout > 0 {
+		opts.Timeout = func(diff.Ref) time.Duration { return c.Timeout }
+	}
 	opts.Progress = progressPrinter(s)
 	res, err := t.manager.Apply(ctx, t.set, p, opts)
+	if err != nil {
+		err = stoppedErr(ctx, err)
+	}
 	if c.Output == "json" {
 		if jerr := writeResultJSON(s, res, err); jerr != nil {
 			return jerr
@@ -74,6 +93,9 @@ func (c *applyCmd) Run(ctx context.Context, s streams) error {
 		fmt.Fprintln(s.Out, resultLine(res))
 	}
 	if err != nil {
+		if line := stoppedLine("apply", res, err); line != "" {
+			s.printf("%s\n", line)
+		}
 		return &exitCode{code: 1, err: err}
 	}
 	if c.Buildx {
@@ -141,7 +163,7 @@ func progressPrinter(s streams) func(apply.Event) {
 		case apply.EventReady:
 			line = fmt.Sprintf("%s: ready after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
 		case apply.EventFailed:
-			line = fmt.Sprintf("%s: not ready after %s: %s", e.Ref, e.Elapsed.Round(100*time.Millisecond), e.Message)
+			line = fmt.Sprintf("%s: not ready after %s (%s): %s", e.Ref, e.Elapsed.Round(100*time.Millisecond), e.Status, e.Message)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -156,7 +178,18 @@ type resultJSON struct {
 	Pruned  []string        `json:"pruned"`
 	PVCs    []string        `json:"prunedClaims"`
 	Ready   []string        `json:"ready"`
-	Error   string          `json:"error,omitempty"`
+	// NotReady are the workloads that did not roll out in time, with why.
+	NotReady []notReadyJSON `json:"notReady,omitempty"`
+	// StoppedWhile is the step a failed apply stopped in; nothing of a later step was done.
+	StoppedWhile string `json:"stoppedWhile,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+type notReadyJSON struct {
+	Object  string `json:"object"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Timeout string `json:"timeout"`
 }
 
 func writeResultJSON(s streams, r *apply.Result, applyErr error) error {
@@ -173,6 +206,14 @@ func writeResultJSON(s streams, r *apply.Result, applyErr error) error {
 	}
 	if applyErr != nil {
 		out.Error = applyErr.Error()
+	}
+	if se := (*apply.StepError)(nil); errors.As(applyErr, &se) {
+		out.StoppedWhile = string(se.Step)
+	}
+	if we := (*apply.WaitError)(nil); errors.As(applyErr, &we) {
+		for _, f := range we.Failures {
+			out.NotReady = append(out.NotReady, notReadyJSON{Object: f.Ref.String(), Status: f.Status, Message: f.Message, Timeout: f.Timeout.String()})
+		}
 	}
 	enc := json.NewEncoder(s.Out)
 	enc.SetIndent("", "  ")

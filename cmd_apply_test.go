@@ -103,7 +103,7 @@ func TestApplyErrors(t *testing.T) {
 		},
 		"wait timeout names the object and its status": {
 			[]string{"apply", "-f", writeBuilders(t, ns, "      - name: nowhere\n        nodeSelector: {kubernetes.io/arch: s390x}\n        timeout: 2s\n"), kc},
-			"Deployment/" + ns + "/nowhere: InProgress after 2s",
+			"Deployment/" + ns + "/nowhere: not ready after 2s (InProgress)",
 		},
 	}
 	for name, tt := range tests {

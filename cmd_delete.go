@@ -44,12 +44,18 @@ func (c *deleteCmd) Run(ctx context.Context, s streams) error {
 	opts.Wait, opts.PrunePVCs = false, c.PrunePVCs
 	opts.Progress = progressPrinter(s)
 	res, err := t.manager.Apply(ctx, t.set, p, opts)
+	if err != nil {
+		err = stoppedErr(ctx, err)
+	}
 	if c.Output == "json" {
 		if jerr := writeResultJSON(s, res, err); jerr != nil {
 			return jerr
 		}
 	}
 	if err != nil {
+		if line := stoppedLine("delete", res, err); line != "" {
+			s.printf("%s\n", line)
+		}
 		return &exitCode{code: 1, err: err}
 	}
 	if c.Output == "text" {

@@ -44,7 +44,13 @@ func main() {
 	// through logrus; bkctl reports errors itself, so library logs would only be noise on stderr.
 	klog.SetLogger(logr.Discard())
 	logrus.SetOutput(io.Discard)
+	// The first SIGINT or SIGTERM cancels ctx: the command stops at its next request and says
+	// what it had done. A second one ends the process at once, as if bkctl did not handle it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()
 	os.Exit(code)

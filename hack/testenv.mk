@@ -6,7 +6,8 @@
 #   make testenv-down  stop it, leaving no process or mount behind
 #
 # Integration tests start their own environment from TestMain; with BKCTL_TESTENV set (see
-# `go run ./hack/testenv env`) they attach to the running one instead.
+# `go run ./hack/testenv env`) they attach to the running one instead. test/faults, which kills
+# the API server, always starts its own (testenv.MainOwn).
 
 TESTENV_HACK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 

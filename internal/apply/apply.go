@@ -81,19 +81,22 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	if !deleting && p.Inventory.Action != diff.Unchanged && !rec.covers(want) {
 		parentNamespace := func(c diff.Change) bool { return c.Ref.Kind == "Namespace" && c.Ref.Name == set.ParentNamespace }
 		if err := m.applyChanges(ctx, p, res, applied, opts, parentNamespace); err != nil {
-			return res, err
+			return res, &StepError{Step: StepApply, Err: err}
 		}
 		if err := m.writeParent(ctx, set, rec.union(want), applied); err != nil {
-			return res, err
+			return res, &StepError{Step: StepApply, Err: err}
 		}
 	}
 	if err := m.applyChanges(ctx, p, res, applied, opts, applyStages...); err != nil {
-		return res, err
+		return res, &StepError{Step: StepApply, Err: err}
 	}
+	// From here a failure or an interrupt may leave the prunes half done: prune stops at the
+	// first, and the inventory is narrowed only once all succeeded, so the next apply still finds
+	// the members left and prunes them.
 	final := want
 	if opts.Prune {
 		if err := m.prune(ctx, set, p, res, opts); err != nil {
-			return res, err
+			return res, &StepError{Step: StepPrune, Err: err}
 		}
 	} else {
 		final = rec.union(want)
@@ -102,17 +105,17 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	switch {
 	case deleting && opts.Prune:
 		if err := m.deleteParent(ctx, set); err != nil {
-			return res, err
+			return res, &StepError{Step: StepInventory, Err: err}
 		}
 		opts.Progress(Event{Type: EventPruned, Ref: parentRef(set)})
 	case !deleting && (p.Inventory.Action != diff.Unchanged || wrote):
 		if err := m.writeParent(ctx, set, final, applied); err != nil {
-			return res, err
+			return res, &StepError{Step: StepInventory, Err: err}
 		}
 	}
 	if opts.Wait {
 		if err := m.wait(ctx, p, res, opts); err != nil {
-			return res, err
+			return res, &StepError{Step: StepWait, Err: err}
 		}
 	}
 	return res, nil
@@ -142,12 +145,17 @@ func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, a
 			}
 		}
 		recs := make([]diff.Applied, len(changes))
-		g, gctx := errgroup.WithContext(ctx)
+		g, failed := errgroup.WithContext(ctx)
 		g.SetLimit(m.opts.Concurrency)
 		for i, c := range changes {
 			g.Go(func() error {
+				if err := failed.Err(); err != nil {
+					return err // an apply failed: start no more
+				}
+				// Requests in flight are not cancelled by another's failure (only by ctx): their
+				// outcome is then known, and what the run applied is reported as it is.
 				obj := c.Desired.DeepCopy()
-				err := m.client.Patch(gctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
+				err := m.client.Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
 				if err != nil {
 					return &ObjectError{Ref: c.Ref, Op: "apply", Err: m.clusterErr(err)}
 				}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
@@ -87,6 +88,9 @@ type Manager struct {
 	host   string
 	client client.Client
 	ssa    *ssa.ResourceManager
+	// reached is set once the server answered a request: an unreachable server is then
+	// restarting or overloaded, not a wrong kubeconfig.
+	reached atomic.Bool
 }
 
 // NewManager returns a Manager for the cluster of cfg. It sends no request: the kinds bkctl
@@ -102,16 +106,31 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	// controller-runtime warns on stderr, with a stack trace, when its global logger was never
 	// set; a CLI has no use for its logs.
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+	m := &Manager{opts: opts, host: cfg.Host}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := rt.RoundTrip(r)
+			if err == nil {
+				m.reached.Store(true)
+			}
+			return resp, err
+		})
+	})
 	mapper := staticMapper()
 	c, err := client.New(cfg, client.Options{Mapper: mapper})
 	if err != nil {
 		return nil, fmt.Errorf("make client for %s: %w", cfg.Host, err)
 	}
 	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
-	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"})
-	rm.SetConcurrency(opts.Concurrency)
-	return &Manager{opts: opts, host: cfg.Host, client: c, ssa: rm}, nil
+	m.client = c
+	m.ssa = ssa.NewResourceManager(c, poller, ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"})
+	m.ssa.SetConcurrency(opts.Concurrency)
+	return m, nil
 }
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 var setLoggerOnce sync.Once
 

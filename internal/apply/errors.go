@@ -1,10 +1,12 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,6 +46,30 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("conflicts with other field managers, nothing was applied: %s (hint: --force-conflicts takes the fields over)", strings.Join(parts, "; "))
 }
 
+// Step is one step of Apply; they run in this order.
+type Step string
+
+// The steps of Apply, named as a user reads them ("stopped while pruning").
+const (
+	StepApply     Step = "applying"
+	StepPrune     Step = "pruning"
+	StepInventory Step = "recording the inventory"
+	StepWait      Step = "waiting for rollouts"
+)
+
+// StepError is an Apply that stopped in Step, on an error or the end of its context. Nothing of a
+// later step was done: a failure while applying pruned nothing, and the inventory is narrowed
+// only after every prune succeeded, so it never lists less than exists. The Result returned with
+// it says what was done. Its message is Err's.
+type StepError struct {
+	Step Step
+	Err  error
+}
+
+func (e *StepError) Error() string { return e.Err.Error() }
+
+func (e *StepError) Unwrap() error { return e.Err }
+
 // WaitFailure is one workload that did not become ready in time.
 type WaitFailure struct {
 	Ref diff.Ref
@@ -54,32 +80,54 @@ type WaitFailure struct {
 	Timeout time.Duration
 }
 
+// String is the one line that reports the failure: object, timeout, status and why.
+func (f WaitFailure) String() string {
+	return fmt.Sprintf("%s: not ready after %s (%s): %s", f.Ref, f.Timeout, f.Status, f.Message)
+}
+
 // WaitError lists the workloads that did not become ready.
 type WaitError struct {
 	Failures []WaitFailure
+	// Waited is how many workloads were waited for.
+	Waited int
 }
 
+// Error has one line for each workload, so that a long list stays readable.
 func (e *WaitError) Error() string {
-	parts := make([]string, 0, len(e.Failures))
+	var b strings.Builder
+	fmt.Fprintf(&b, "wait for rollout: %d of %d builder nodes not ready:", len(e.Failures), e.Waited)
 	for _, f := range e.Failures {
-		parts = append(parts, fmt.Sprintf("%s: %s after %s: %s", f.Ref, f.Status, f.Timeout, f.Message))
+		b.WriteString("\n  " + f.String())
 	}
-	return "wait for rollout: " + strings.Join(parts, "; ")
+	return b.String()
 }
 
 // clusterErr makes a request error say what a user can act on: an unreachable server names the
-// host; a forbidden one keeps the server's message, which names the user, verb and resource.
+// host, and whether it answered earlier in this run (then it is restarting or overloaded, not
+// misconfigured); a forbidden one keeps the server's message, which names the user, verb and
+// resource. The end of ctx is returned as it is: the caller reports an interrupt itself.
 func (m *Manager) clusterErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	var ue *url.Error
 	var ne net.Error
 	if errors.As(err, &ue) || errors.As(err, &ne) {
-		return fmt.Errorf("%w at %s: %v (hint: check --context, --kubeconfig and KUBECONFIG)", ErrUnreachable, m.host, err)
+		why := err
+		if ue != nil {
+			why = ue.Err // the object and verb are named by the caller: the URL would only repeat them
+		}
+		hint := "check --context, --kubeconfig and KUBECONFIG"
+		if m.reached.Load() {
+			hint = "it answered earlier in this run, so it may be restarting or overloaded: try again once it answers"
+		}
+		return fmt.Errorf("%w at %s: %v (hint: %s)", ErrUnreachable, m.host, why, hint)
 	}
 	switch {
-	case apierrors.IsForbidden(err):
+	case apierrors.IsForbidden(err) && rbacDenied.MatchString(err.Error()):
 		return fmt.Errorf("%w (hint: bkctl needs get, list, patch and delete on the kinds it manages)", err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
@@ -88,6 +136,11 @@ func (m *Manager) clusterErr(err error) error {
 	}
 	return err
 }
+
+// rbacDenied matches the authorizer's refusal (`User "x" cannot patch resource "deployments"`),
+// which a missing permission explains; an admission webhook or policy refuses with 403 too, for
+// reasons of its own that its message gives.
+var rbacDenied = regexp.MustCompile(`cannot [a-z]+ resource "`)
 
 // isImmutableSelector reports whether err refuses a change of a workload's spec.selector.
 func isImmutableSelector(err error) bool {

@@ -27,6 +27,8 @@ type Event struct {
 	Action diff.Action
 	// Message is the status of a workload being waited for, or why an object was kept.
 	Message string
+	// Status is the kstatus status of a workload that failed to become ready.
+	Status string
 	// Elapsed is the time since the wait for this object began.
 	Elapsed time.Duration
 }

@@ -2,7 +2,9 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -18,8 +20,11 @@ import (
 // its claims are named "<template>-<statefulset>-<ordinal>".
 const claimTemplateName = "buildkitd"
 
-// prune deletes the plan's prunes. The delete requires the part-of label still to match, so an
-// object that stopped being a member since the plan is never touched.
+// prune deletes the plan's prunes, one at a time in reverse apply order (workloads before the
+// ConfigMaps they mount, namespaces last). The delete requires the part-of label still to match,
+// so an object that stopped being a member since the plan is never touched. It stops at the first
+// failure, or when ctx ends, with the error of that one object: the caller then keeps the
+// inventory as it was, so the members left are found and pruned by the next apply.
 func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Plan, res *Result, opts Options) error {
 	var objs []*unstructured.Unstructured
 	for _, c := range p.Changes {
@@ -27,35 +32,35 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 			objs = append(objs, c.Live.DeepCopy())
 		}
 	}
-	if len(objs) == 0 {
-		return nil
-	}
+	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(objs)))
 	delOpts := ssa.DeleteOptions{
 		PropagationPolicy: metav1.DeletePropagationBackground,
 		Inclusions:        map[string]string{render.LabelApplySetPartOf: set.ID},
 	}
-	cs, err := m.ssa.DeleteAll(ctx, objs, delOpts)
-	if cs != nil {
-		for _, e := range cs.Entries {
-			ref := diff.Ref{Group: e.ObjMetadata.GroupKind.Group, Version: e.GroupVersion, Kind: e.ObjMetadata.GroupKind.Kind, Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name}
-			switch e.Action {
-			case ssa.DeletedAction:
-				res.Pruned = append(res.Pruned, ref)
-				opts.Progress(Event{Type: EventPruned, Ref: ref})
-			case ssa.SkippedAction:
-				opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("prune: %w", m.clusterErr(err))
-	}
 	for _, o := range objs {
-		if o.GetKind() != "StatefulSet" {
-			continue
+		ref := diff.RefOf(o)
+		if err := ctx.Err(); err != nil {
+			return &ObjectError{Ref: ref, Op: "prune", Err: err}
 		}
-		if err := m.pruneClaims(ctx, o, res, opts); err != nil {
-			return err
+		e, err := m.ssa.Delete(ctx, o, delOpts)
+		if err != nil {
+			// ssa prefixes the object, which ObjectError names already
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			return &ObjectError{Ref: ref, Op: "prune", Err: m.clusterErr(err)}
+		}
+		switch e.Action {
+		case ssa.DeletedAction:
+			res.Pruned = append(res.Pruned, ref)
+			opts.Progress(Event{Type: EventPruned, Ref: ref})
+		case ssa.SkippedAction:
+			opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
+		}
+		if o.GetKind() == "StatefulSet" {
+			if err := m.pruneClaims(ctx, o, res, opts); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -61,7 +61,7 @@ func (m *Manager) wait(ctx context.Context, p *diff.Plan, res *Result, opts Opti
 	}
 	if len(failures) > 0 {
 		sort.Slice(failures, func(i, j int) bool { return failures[i].Ref.String() < failures[j].Ref.String() })
-		return &WaitError{Failures: failures}
+		return &WaitError{Failures: failures, Waited: len(targets)}
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) *Wait
 		st, msg = "Unknown", err.Error()
 	}
 	f := &WaitFailure{Ref: ref, Status: st, Message: msg, Timeout: timeout}
-	opts.Progress(Event{Type: EventFailed, Ref: ref, Message: st + ": " + msg, Elapsed: time.Since(start)})
+	opts.Progress(Event{Type: EventFailed, Ref: ref, Message: msg, Status: st, Elapsed: time.Since(start)})
 	return f
 }
 
@@ -160,7 +160,7 @@ func (m *Manager) podTrouble(ctx context.Context, ref diff.Ref) string {
 				ready = true
 			}
 			if cm["type"] == "PodScheduled" && cm["status"] == "False" {
-				reasons = append(reasons, fmt.Sprintf("%v: %v", cm["reason"], cm["message"]))
+				reasons = append(reasons, fmt.Sprintf("%v: %v", cm["reason"], schedulerMessage(fmt.Sprint(cm["message"]))))
 			}
 		}
 		if ready {
@@ -172,10 +172,20 @@ func (m *Manager) podTrouble(ctx context.Context, ref diff.Ref) string {
 				reasons = append(reasons, fmt.Sprintf("%v: %v", w["reason"], w["message"]))
 			}
 		}
+		phase, _, _ := unstructured.NestedString(pod.Object, "status", "phase")
 		if len(reasons) > 0 {
-			return fmt.Sprintf("pod %s: %s", pod.GetName(), strings.Join(reasons, "; "))
+			return fmt.Sprintf("pod %s %s: %s", pod.GetName(), phase, strings.Join(reasons, "; "))
 		}
-		return fmt.Sprintf("pod %s not ready", pod.GetName())
+		return fmt.Sprintf("pod %s %s, not ready", pod.GetName(), phase)
 	}
 	return ""
+}
+
+// schedulerMessage drops what the scheduler says about preemption from why a pod is
+// unschedulable: builder pods have no priority, so it is always "not helpful".
+func schedulerMessage(msg string) string {
+	if i := strings.Index(msg, " preemption: "); i > 0 {
+		return msg[:i]
+	}
+	return msg
 }

@@ -48,6 +48,12 @@ var deploymentsGVR = appsv1.SchemeGroupVersion.WithResource("deployments")
 
 func apply(ctx context.Context, t *testing.T, ns, manager string, obj *unstructured.Unstructured, dryRun, force bool) (*unstructured.Unstructured, error) {
 	t.Helper()
+	return applyIn(ctx, t, env, ns, manager, obj, dryRun, force)
+}
+
+// applyIn is apply in the environment e.
+func applyIn(ctx context.Context, t *testing.T, e *testenv.Env, ns, manager string, obj *unstructured.Unstructured, dryRun, force bool) (*unstructured.Unstructured, error) {
+	t.Helper()
 	b, err := json.Marshal(obj.Object)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +62,7 @@ func apply(ctx context.Context, t *testing.T, ns, manager string, obj *unstructu
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
-	return dynamic.NewForConfigOrDie(env.Config).Resource(deploymentsGVR).Namespace(ns).
+	return dynamic.NewForConfigOrDie(e.Config).Resource(deploymentsGVR).Namespace(ns).
 		Patch(ctx, obj.GetName(), types.ApplyPatchType, b, opts)
 }
 
@@ -159,7 +165,13 @@ func TestArm64DeploymentReady(t *testing.T) {
 // waitReadyPods waits until exactly n pods with app=name are Ready and returns them.
 func waitReadyPods(ctx context.Context, t *testing.T, ns, name string, n int) []corev1.Pod {
 	t.Helper()
-	cs := kubernetes.NewForConfigOrDie(env.Config)
+	return waitReadyPodsIn(ctx, t, env, ns, name, n)
+}
+
+// waitReadyPodsIn is waitReadyPods in the environment e.
+func waitReadyPodsIn(ctx context.Context, t *testing.T, e *testenv.Env, ns, name string, n int) []corev1.Pod {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(e.Config)
 	var ready []corev1.Pod
 	waitFor(ctx, t, fmt.Sprintf("%d Ready pods app=%s", n, name), func() (bool, error) {
 		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})

@@ -61,6 +61,7 @@ type Env struct {
 	cancel     context.CancelFunc
 
 	phaseMu  sync.Mutex
+	faultMu  sync.Mutex // StopAPIServer and StartAPIServer
 	stopOnce sync.Once
 	stopErr  error
 }

@@ -113,11 +113,16 @@ func TestExecWorksOnceReady(t *testing.T) {
 // execReachesDaemon execs into the pod once and checks that the command ran with the pod's own
 // buildkitd address.
 func execReachesDaemon(ctx context.Context, ns, pod string) error {
-	addr, err := env.PodDaemon(ctx, ns, pod)
+	return execReachesDaemonIn(ctx, env, ns, pod)
+}
+
+// execReachesDaemonIn is execReachesDaemon in the environment e.
+func execReachesDaemonIn(ctx context.Context, e *testenv.Env, ns, pod string) error {
+	addr, err := e.PodDaemon(ctx, ns, pod)
 	if err != nil {
 		return err
 	}
-	out, err := execOutput(ctx, ns, pod, `echo "$BUILDKIT_HOST"`)
+	out, err := execOutputIn(ctx, e, ns, pod, `echo "$BUILDKIT_HOST"`)
 	if err != nil {
 		return err
 	}
@@ -183,12 +188,17 @@ func recreate(ctx context.Context, t *testing.T, pods corev1client.PodInterface,
 
 // execOutput runs a shell command in the pod's buildkitd container, once, and returns its output.
 func execOutput(ctx context.Context, ns, pod, script string) (string, error) {
-	cs := kubernetes.NewForConfigOrDie(env.Config)
+	return execOutputIn(ctx, env, ns, pod, script)
+}
+
+// execOutputIn is execOutput in the environment e.
+func execOutputIn(ctx context.Context, e *testenv.Env, ns, pod, script string) (string, error) {
+	cs := kubernetes.NewForConfigOrDie(e.Config)
 	req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).
 		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
 		Container: "buildkitd", Command: []string{"/bin/sh", "-c", script}, Stdout: true, Stderr: true,
 	}, scheme.ParameterCodec)
-	exe, err := remotecommand.NewWebSocketExecutor(env.Config, "GET", req.URL().String())
+	exe, err := remotecommand.NewWebSocketExecutor(e.Config, "GET", req.URL().String())
 	if err != nil {
 		return "", err
 	}

@@ -30,10 +30,21 @@ const EnvVar = "BKCTL_TESTENV"
 //
 //	func TestMain(m *testing.M) { testenv.Main(m, &env) }
 func Main(m *testing.M, env **Env) {
-	os.Exit(runMain(m, env))
+	os.Exit(runMain(m, env, false, nil))
 }
 
-func runMain(m *testing.M, envp **Env) int {
+// MainOwn is Main for a test package that breaks its environment on purpose (StopAPIServer): it
+// always starts an environment of its own, also when EnvVar names a shared one, which such a
+// package must never touch. cleanup, when not nil, runs after the environment stopped, also when
+// the run is interrupted.
+func MainOwn(m *testing.M, env **Env, cleanup func()) {
+	os.Exit(runMain(m, env, true, cleanup))
+}
+
+func runMain(m *testing.M, envp **Env, own bool, cleanup func()) int {
+	if cleanup == nil {
+		cleanup = func() {}
+	}
 	if !flag.Parsed() {
 		flag.Parse()
 	}
@@ -50,7 +61,7 @@ func runMain(m *testing.M, envp **Env) int {
 
 	var e *Env
 	var err error
-	if path := os.Getenv(EnvVar); path != "" {
+	if path := os.Getenv(EnvVar); path != "" && !own {
 		e, err = Load(path)
 	} else {
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,6 +75,7 @@ func runMain(m *testing.M, envp **Env) int {
 	if err != nil {
 		os.Stderr.Write(logBuf.Bytes())
 		fmt.Fprintf(os.Stderr, "FAIL: testenv: %v\n", err)
+		cleanup()
 		return 1
 	}
 	*envp = e
@@ -73,6 +85,7 @@ func runMain(m *testing.M, envp **Env) int {
 	go func() { // an interrupted test run must not leave the environment behind
 		<-sig
 		_ = e.Stop()
+		cleanup()
 		os.Exit(1)
 	}()
 	code := m.Run()
@@ -84,6 +97,7 @@ func runMain(m *testing.M, envp **Env) int {
 		fmt.Fprintf(os.Stderr, "FAIL: testenv: stop: %v\n", err)
 		code = 1
 	}
+	cleanup()
 	return code
 }
 
