@@ -87,6 +87,7 @@ type Manager struct {
 	host   string
 	client client.Client
 	ssa    *ssa.ResourceManager
+	owner  ssa.Owner
 }
 
 // NewManager returns a Manager for the cluster of cfg. It sends no request: the kinds bkctl
@@ -107,10 +108,10 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make client for %s: %w", cfg.Host, err)
 	}
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
-	rm := ssa.NewResourceManager(c, poller, ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"})
+	owner := ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"}
+	rm := ssa.NewResourceManager(c, polling.NewStatusPoller(c, mapper, polling.Options{}), owner)
 	rm.SetConcurrency(opts.Concurrency)
-	return &Manager{opts: opts, host: cfg.Host, client: c, ssa: rm}, nil
+	return &Manager{opts: opts, host: cfg.Host, client: c, ssa: rm, owner: owner}, nil
 }
 
 var setLoggerOnce sync.Once

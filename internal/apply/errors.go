@@ -68,8 +68,9 @@ func (e *WaitError) Error() string {
 }
 
 // clusterErr makes a request error say what a user can act on: an unreachable server names the
-// host; a forbidden one keeps the server's message, which names the user, verb and resource.
-func (m *Manager) clusterErr(err error) error {
+// host; a forbidden one keeps the server's message, which names the user, verb and resource, and
+// adds need, what bkctl needs that right for.
+func (m *Manager) clusterErr(err error, need string) error {
 	if err == nil {
 		return nil
 	}
@@ -80,7 +81,7 @@ func (m *Manager) clusterErr(err error) error {
 	}
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%w (hint: bkctl needs get, list, patch and delete on the kinds it manages)", err)
+		return fmt.Errorf("%w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", err, need)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
 	case isImmutableSelector(err):

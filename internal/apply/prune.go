@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -34,21 +35,24 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 		PropagationPolicy: metav1.DeletePropagationBackground,
 		Inclusions:        map[string]string{render.LabelApplySetPartOf: set.ID},
 	}
-	cs, err := m.ssa.DeleteAll(ctx, objs, delOpts)
-	if cs != nil {
-		for _, e := range cs.Entries {
-			ref := diff.Ref{Group: e.ObjMetadata.GroupKind.Group, Version: e.GroupVersion, Kind: e.ObjMetadata.GroupKind.Kind, Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name}
-			switch e.Action {
-			case ssa.DeletedAction:
-				res.Pruned = append(res.Pruned, ref)
-				opts.Progress(Event{Type: EventPruned, Ref: ref})
-			case ssa.SkippedAction:
-				opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
+	// One at a time, in the plan's order (workloads before the ConfigMaps they mount), stopping
+	// at the first failure: what is left stays a member, and the next apply prunes it.
+	for _, o := range objs {
+		ref := diff.RefOf(o)
+		e, err := m.ssa.Delete(ctx, o, delOpts)
+		if err != nil {
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner // ssa's wrapping repeats the object
 			}
+			return &ObjectError{Ref: ref, Op: "prune", Err: m.clusterErr(err, needPrune)}
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("prune: %w", m.clusterErr(err))
+		switch e.Action {
+		case ssa.DeletedAction:
+			res.Pruned = append(res.Pruned, ref)
+			opts.Progress(Event{Type: EventPruned, Ref: ref})
+		case ssa.SkippedAction:
+			opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
+		}
 	}
 	for _, o := range objs {
 		if o.GetKind() != "StatefulSet" {
@@ -68,7 +72,7 @@ func (m *Manager) pruneClaims(ctx context.Context, sts *unstructured.Unstructure
 	list.SetKind("PersistentVolumeClaimList")
 	err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{render.LabelApp: sts.GetName()})
 	if err != nil {
-		return fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err))
+		return fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err, needListClaims))
 	}
 	prefix := claimTemplateName + "-" + sts.GetName() + "-"
 	for i := range list.Items {
@@ -84,7 +88,7 @@ func (m *Manager) pruneClaims(ctx context.Context, sts *unstructured.Unstructure
 			continue
 		}
 		if err := client.IgnoreNotFound(m.client.Delete(ctx, pvc)); err != nil {
-			return &ObjectError{Ref: ref, Op: "delete", Err: m.clusterErr(err)}
+			return &ObjectError{Ref: ref, Op: "delete", Err: m.clusterErr(err, needPruneClaims)}
 		}
 		res.PVCs = append(res.PVCs, ref)
 		opts.Progress(Event{Type: EventPruned, Ref: ref})
