@@ -31,6 +31,14 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	if len(objs) == 0 {
 		return nil
 	}
+	// The claims of pruned StatefulSets are found, and with PrunePVCs their deletion is tried as
+	// a dry-run, before anything is deleted: once its StatefulSet is gone, no later apply knows
+	// a claim any more, so a refusal must come first, and the claims go right after their
+	// StatefulSet.
+	claims, err := m.claimsOf(ctx, objs, opts.PrunePVCs)
+	if err != nil {
+		return err
+	}
 	delOpts := ssa.DeleteOptions{
 		PropagationPolicy: metav1.DeletePropagationBackground,
 		Inclusions:        map[string]string{render.LabelApplySetPartOf: set.ID},
@@ -50,38 +58,19 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 		case ssa.DeletedAction:
 			res.Pruned = append(res.Pruned, ref)
 			opts.Progress(Event{Type: EventPruned, Ref: ref})
+			if err := m.pruneClaims(ctx, claims[keyOf(o)], res, opts); err != nil {
+				return err
+			}
 		case ssa.SkippedAction:
 			opts.Progress(Event{Type: EventKept, Ref: ref, Message: "no longer a member of " + set.ParentName})
-		}
-	}
-	for _, o := range objs {
-		if o.GetKind() != "StatefulSet" {
-			continue
-		}
-		if err := m.pruneClaims(ctx, o, res, opts); err != nil {
-			return err
 		}
 	}
 	return nil
 }
 
-// pruneClaims deletes the PVCs of a pruned StatefulSet with PrunePVCs, else reports them kept.
-func (m *Manager) pruneClaims(ctx context.Context, sts *unstructured.Unstructured, res *Result, opts Options) error {
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion("v1")
-	list.SetKind("PersistentVolumeClaimList")
-	err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{render.LabelApp: sts.GetName()})
-	if err != nil {
-		return fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err, needListClaims))
-	}
-	prefix := claimTemplateName + "-" + sts.GetName() + "-"
-	for i := range list.Items {
-		pvc := &list.Items[i]
-		if !strings.HasPrefix(pvc.GetName(), prefix) {
-			continue
-		}
-		pvc.SetAPIVersion("v1")
-		pvc.SetKind("PersistentVolumeClaim")
+// pruneClaims deletes the claims of a pruned StatefulSet with PrunePVCs, else reports them kept.
+func (m *Manager) pruneClaims(ctx context.Context, claims []*unstructured.Unstructured, res *Result, opts Options) error {
+	for _, pvc := range claims {
 		ref := diff.RefOf(pvc)
 		if !opts.PrunePVCs {
 			opts.Progress(Event{Type: EventKept, Ref: ref, Message: "build cache kept (hint: --prune-pvcs deletes it)"})
@@ -94,4 +83,39 @@ func (m *Manager) pruneClaims(ctx context.Context, sts *unstructured.Unstructure
 		opts.Progress(Event{Type: EventPruned, Ref: ref})
 	}
 	return nil
+}
+
+// claimsOf returns the claims of each StatefulSet among objs, the ones its volume claim template
+// made. With deleting, each claim's delete is sent as a dry-run, so that a refusal shows before
+// anything is deleted.
+func (m *Manager) claimsOf(ctx context.Context, objs []*unstructured.Unstructured, deleting bool) (map[memberKey][]*unstructured.Unstructured, error) {
+	out := map[memberKey][]*unstructured.Unstructured{}
+	for _, sts := range objs {
+		if sts.GetKind() != "StatefulSet" {
+			continue
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("v1")
+		list.SetKind("PersistentVolumeClaimList")
+		err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{render.LabelApp: sts.GetName()})
+		if err != nil {
+			return nil, fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err, needListClaims))
+		}
+		prefix := claimTemplateName + "-" + sts.GetName() + "-"
+		for i := range list.Items {
+			pvc := &list.Items[i]
+			if !strings.HasPrefix(pvc.GetName(), prefix) {
+				continue
+			}
+			pvc.SetAPIVersion("v1")
+			pvc.SetKind("PersistentVolumeClaim")
+			if deleting {
+				if err := client.IgnoreNotFound(m.client.Delete(ctx, pvc.DeepCopy(), client.DryRunAll)); err != nil {
+					return nil, &ObjectError{Ref: diff.RefOf(pvc), Op: "dry-run delete", Err: m.clusterErr(err, needPruneClaims)}
+				}
+			}
+			out[keyOf(sts)] = append(out[keyOf(sts)], pvc)
+		}
+	}
+	return out, nil
 }
