@@ -106,3 +106,26 @@ func renderedPod(t *testing.T, fields string) *corev1.Pod {
 	t.Fatalf("no Deployment rendered from:\n%s", body)
 	return nil
 }
+
+// TestApplyNamesPodSecurityRefusal applies a privileged builder into a namespace that enforces
+// the baseline level: the Deployment is created, admission refuses its pods, and the failed
+// wait must say so rather than only "Replicas: 0/1".
+func TestApplyNamesPodSecurityRefusal(t *testing.T) {
+	ns := env.Namespace(t)
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	patch := `{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"baseline"}}}`
+	if _, err := cs.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	file := writeBuilders(t, ns, "      - name: amd\n        nodeSelector: {kubernetes.io/arch: amd64}\n        timeout: 5s\n")
+	code, out, errs := runCluster(t, "apply", "-f", file, "--kubeconfig="+env.Kubeconfig)
+	want := `violates PodSecurity "baseline:latest": privileged (container "buildkitd" must not set securityContext.privileged=true)`
+	if code != 1 || !strings.Contains(lastLine(errs), want) {
+		t.Errorf("apply into a baseline namespace = %d, want 1 with %s in the error\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
+	}
+}

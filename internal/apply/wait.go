@@ -194,5 +194,29 @@ func (m *Manager) podTrouble(ctx context.Context, ref diff.Ref) string {
 		}
 		return fmt.Sprintf("pod %s not ready", pod.GetName())
 	}
+	if len(list.Items) == 0 && ref.Kind == "Deployment" {
+		return m.replicaFailure(ctx, ref)
+	}
+	return ""
+}
+
+// replicaFailure returns why a Deployment's ReplicaSet cannot create pods (admission refused
+// them, e.g. for Pod Security, or a quota is exhausted), or "".
+func (m *Manager) replicaFailure(ctx context.Context, ref diff.Ref) string {
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("apps/v1")
+	list.SetKind("ReplicaSetList")
+	if err := m.client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingLabels{render.LabelApp: ref.Name}); err != nil {
+		return ""
+	}
+	for _, rs := range list.Items {
+		conds, _, _ := unstructured.NestedSlice(rs.Object, "status", "conditions")
+		for _, c := range conds {
+			cm, _ := c.(map[string]any)
+			if cm["type"] == "ReplicaFailure" && cm["status"] == "True" {
+				return fmt.Sprintf("ReplicaSet %s: %v: %v", rs.GetName(), cm["reason"], cm["message"])
+			}
+		}
+	}
 	return ""
 }
