@@ -27,7 +27,7 @@ Exit status: 0 when every file is valid, 1 when any is invalid or unreadable.
 
 Examples:
   bkctl validate -f builders.yaml
-  bkctl validate examples/*.yaml
+  bkctl validate ci/*.builders.yaml
   bkctl validate -o json -f builders.yaml | jq '.files[].errors'
   cat builders.yaml | bkctl validate -f -`
 }

@@ -157,7 +157,7 @@ func (m *Manager) applyChanges(ctx context.Context, p *diff.Plan, res *Result, a
 				obj := c.Desired.DeepCopy()
 				err := m.client.Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
 				if err != nil {
-					return &ObjectError{Ref: c.Ref, Op: "apply", Err: m.clusterErr(err)}
+					return &ObjectError{Ref: c.Ref, Op: "apply", Err: m.clusterErr(err, needApply)}
 				}
 				recs[i] = diff.Applied{Config: diff.ConfigHash(c.Desired), Fields: diff.FieldsHash(obj, m.opts.FieldManager)}
 				return nil
@@ -183,7 +183,7 @@ func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in in
 	obj := m.parentObject(set, in, recs)
 	err := m.client.Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
 	if err != nil {
-		return &ObjectError{Ref: parentRef(set), Op: "apply inventory", Err: m.clusterErr(err)}
+		return &ObjectError{Ref: parentRef(set), Op: "apply inventory", Err: m.clusterErr(err, needRecord)}
 	}
 	return nil
 }
@@ -191,7 +191,7 @@ func (m *Manager) writeParent(ctx context.Context, set render.ApplySetRef, in in
 func (m *Manager) deleteParent(ctx context.Context, set render.ApplySetRef) error {
 	obj := m.parentObject(set, inventory{}, nil)
 	if err := client.IgnoreNotFound(m.client.Delete(ctx, obj)); err != nil {
-		return &ObjectError{Ref: parentRef(set), Op: "delete inventory", Err: m.clusterErr(err)}
+		return &ObjectError{Ref: parentRef(set), Op: "delete inventory", Err: m.clusterErr(err, needDropRecord)}
 	}
 	return nil
 }

@@ -88,6 +88,7 @@ type Manager struct {
 	host   string
 	client client.Client
 	ssa    *ssa.ResourceManager
+	owner  ssa.Owner
 	// reached is set once the server answered a request: an unreachable server is then
 	// restarting or overloaded, not a wrong kubeconfig.
 	reached atomic.Bool
@@ -121,9 +122,9 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("make client for %s: %w", cfg.Host, err)
 	}
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
+	m.owner = ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"}
 	m.client = c
-	m.ssa = ssa.NewResourceManager(c, poller, ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"})
+	m.ssa = ssa.NewResourceManager(c, polling.NewStatusPoller(c, mapper, polling.Options{}), m.owner)
 	m.ssa.SetConcurrency(opts.Concurrency)
 	return m, nil
 }

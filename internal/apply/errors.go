@@ -105,8 +105,9 @@ func (e *WaitError) Error() string {
 // clusterErr makes a request error say what a user can act on: an unreachable server names the
 // host, and whether it answered earlier in this run (then it is restarting or overloaded, not
 // misconfigured); a forbidden one keeps the server's message, which names the user, verb and
-// resource. The end of ctx is returned as it is: the caller reports an interrupt itself.
-func (m *Manager) clusterErr(err error) error {
+// resource, and adds need, what bkctl needs that right for. The end of ctx is returned as it is:
+// the caller reports an interrupt itself.
+func (m *Manager) clusterErr(err error, need string) error {
 	if err == nil {
 		return nil
 	}
@@ -128,7 +129,7 @@ func (m *Manager) clusterErr(err error) error {
 	}
 	switch {
 	case apierrors.IsForbidden(err) && rbacDenied.MatchString(err.Error()):
-		return fmt.Errorf("%w (hint: bkctl needs get, list, patch and delete on the kinds it manages)", err)
+		return fmt.Errorf("%w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", err, need)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
 	case isImmutableSelector(err):

@@ -180,7 +180,7 @@ func (m *Manager) getParent(ctx context.Context, set render.ApplySetRef) (*unstr
 		return nil, nil
 	}
 	if err != nil {
-		return nil, &ObjectError{Ref: parentRef(set), Op: "get", Err: m.clusterErr(err)}
+		return nil, &ObjectError{Ref: parentRef(set), Op: "get", Err: m.clusterErr(err, needInventory)}
 	}
 	return p, nil
 }

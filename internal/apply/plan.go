@@ -136,7 +136,7 @@ func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in in
 				if where == "" {
 					where = "the cluster"
 				}
-				return fmt.Errorf("list %s in %s: %w", groupKindString(l.gvk.GroupKind()), where, m.clusterErr(err))
+				return fmt.Errorf("list %s in %s: %w", groupKindString(l.gvk.GroupKind()), where, m.clusterErr(err, needList))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -211,13 +211,13 @@ func (m *Manager) dryRun(ctx context.Context, set render.ApplySetRef, desired, l
 		if apierrors.IsNotFound(err) && desired.GetNamespace() != "" {
 			err = fmt.Errorf("%w (hint: create namespace %q, or set createNamespace: true on its builder)", err, desired.GetNamespace())
 		}
-		return diff.Change{}, &ObjectError{Ref: ref, Op: "dry-run apply", Err: m.clusterErr(err)}
+		return diff.Change{}, &ObjectError{Ref: ref, Op: "dry-run apply", Err: m.clusterErr(err, needDryRun)}
 	}
 	if live == nil && merged.GetResourceVersion() != "" {
 		live = &unstructured.Unstructured{}
 		live.SetGroupVersionKind(desired.GroupVersionKind())
 		if err := m.client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
-			return diff.Change{}, &ObjectError{Ref: ref, Op: "get", Err: m.clusterErr(err)}
+			return diff.Change{}, &ObjectError{Ref: ref, Op: "get", Err: m.clusterErr(err, needGet)}
 		}
 	}
 	c, err := diff.Compute(desired, live, merged, m.opts.FieldManager)

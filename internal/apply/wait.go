@@ -43,14 +43,18 @@ func (m *Manager) wait(ctx context.Context, p *diff.Plan, res *Result, opts Opti
 		failures []WaitFailure
 		wg       sync.WaitGroup
 	)
+	var refusals []error
 	for _, c := range targets {
 		wg.Go(func() {
-			f := m.waitOne(ctx, c.Ref, opts)
+			f, err := m.waitOne(ctx, c.Ref, opts)
 			mu.Lock()
 			defer mu.Unlock()
-			if f != nil {
+			switch {
+			case err != nil:
+				refusals = append(refusals, err)
+			case f != nil:
 				failures = append(failures, *f)
-			} else {
+			default:
 				res.Ready = append(res.Ready, c.Ref)
 			}
 		})
@@ -58,6 +62,10 @@ func (m *Manager) wait(ctx context.Context, p *diff.Plan, res *Result, opts Opti
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if len(refusals) > 0 {
+		sort.Slice(refusals, func(i, j int) bool { return refusals[i].Error() < refusals[j].Error() })
+		return errors.Join(refusals...)
 	}
 	if len(failures) > 0 {
 		sort.Slice(failures, func(i, j int) bool { return failures[i].Ref.String() < failures[j].Ref.String() })
@@ -74,7 +82,9 @@ func current(live *unstructured.Unstructured) bool {
 	return err == nil && r.Status == status.CurrentStatus
 }
 
-func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) *WaitFailure {
+// waitOne waits for one workload. It returns the failure of a workload that did not become
+// ready in time, or the error of a read the API server refused, which ends the wait at once.
+func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) (*WaitFailure, error) {
 	timeout := opts.Timeout(ref)
 	start := time.Now()
 	opts.Progress(Event{Type: EventWaiting, Ref: ref, Message: fmt.Sprintf("timeout %s", timeout)})
@@ -84,14 +94,21 @@ func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) *Wait
 	defer stop()
 	go m.reportProgress(progressCtx, ref, start, opts)
 
-	err := m.ssa.WaitForSetWithContext(ctx, object.ObjMetadataSet{id}, ssa.WaitOptions{Interval: pollInterval, Timeout: timeout})
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	guard := &accessGuard{cancel: cancel}
+	rm := ssa.NewResourceManager(m.client, guard.poller(m.client), m.owner)
+	err := rm.WaitForSetWithContext(waitCtx, object.ObjMetadataSet{id}, ssa.WaitOptions{Interval: pollInterval, Timeout: timeout})
 	stop()
+	if refusal := guard.refusal(); refusal != nil {
+		return nil, &ObjectError{Ref: ref, Op: "wait for rollout", Err: m.clusterErr(refusal, needWait)}
+	}
 	if err == nil {
 		opts.Progress(Event{Type: EventReady, Ref: ref, Elapsed: time.Since(start)})
-		return nil
+		return nil, nil
 	}
 	if errors.Is(err, context.Canceled) {
-		return nil // the caller reports ctx.Err()
+		return nil, nil // the caller reports ctx.Err()
 	}
 	st, msg := m.describe(context.WithoutCancel(ctx), ref)
 	if st == "" {
@@ -99,7 +116,7 @@ func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) *Wait
 	}
 	f := &WaitFailure{Ref: ref, Status: st, Message: msg, Timeout: timeout}
 	opts.Progress(Event{Type: EventFailed, Ref: ref, Message: msg, Status: st, Elapsed: time.Since(start)})
-	return f
+	return f, nil
 }
 
 func (m *Manager) reportProgress(ctx context.Context, ref diff.Ref, start time.Time, opts Options) {
@@ -177,6 +194,30 @@ func (m *Manager) podTrouble(ctx context.Context, ref diff.Ref) string {
 			return fmt.Sprintf("pod %s %s: %s", pod.GetName(), phase, strings.Join(reasons, "; "))
 		}
 		return fmt.Sprintf("pod %s %s, not ready", pod.GetName(), phase)
+	}
+	if len(list.Items) == 0 && ref.Kind == "Deployment" {
+		return m.replicaFailure(ctx, ref)
+	}
+	return ""
+}
+
+// replicaFailure returns why a Deployment's ReplicaSet cannot create pods (admission refused
+// them, e.g. for Pod Security, or a quota is exhausted), or "".
+func (m *Manager) replicaFailure(ctx context.Context, ref diff.Ref) string {
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("apps/v1")
+	list.SetKind("ReplicaSetList")
+	if err := m.client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingLabels{render.LabelApp: ref.Name}); err != nil {
+		return ""
+	}
+	for _, rs := range list.Items {
+		conds, _, _ := unstructured.NestedSlice(rs.Object, "status", "conditions")
+		for _, c := range conds {
+			cm, _ := c.(map[string]any)
+			if cm["type"] == "ReplicaFailure" && cm["status"] == "True" {
+				return fmt.Sprintf("ReplicaSet %s: %v: %v", rs.GetName(), cm["reason"], cm["message"])
+			}
+		}
 	}
 	return ""
 }

@@ -52,6 +52,10 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			return dc, nil
 		}
 		last = fmt.Errorf("connect to %s: %w", objectOf(n.Transport, d), err)
+		var refusal *RefusedError
+		if errors.As(err, &refusal) {
+			return nil, last // the same rights are missing for every pod
+		}
 		avoid[d] = true
 		r.notice("node %s: %v (attempt %d of %d)", n.Name, last, attempt+1, r.opts.Attempts)
 	}
@@ -61,12 +65,17 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	dc := &daemonConn{daemon: daemon, cancel: cancel}
+	var refusal error // the first dial that the API server refused
 	c, err := client.New(cctx, "", client.WithContextDialer(func(context.Context, string) (net.Conn, error) {
 		conn, err := t.Dial(cctx, daemon)
-		if err == nil {
-			dc.mu.Lock()
+		dc.mu.Lock()
+		defer dc.mu.Unlock()
+		var r *RefusedError
+		switch {
+		case err == nil:
 			dc.conns = append(dc.conns, conn)
-			dc.mu.Unlock()
+		case refusal == nil && errors.As(err, &r):
+			refusal = err
 		}
 		return conn, err
 	}))
@@ -80,6 +89,11 @@ func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, e
 		dc.close()
 		if gone := dc.gone(); gone != nil {
 			return nil, gone
+		}
+		dc.mu.Lock()
+		defer dc.mu.Unlock()
+		if refusal != nil {
+			return nil, refusal // gRPC keeps only the text of a dial error
 		}
 		return nil, fmt.Errorf("buildkitd does not answer: %w", err)
 	}

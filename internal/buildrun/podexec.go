@@ -2,11 +2,11 @@ package buildrun
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,6 +69,9 @@ func (p *PodExec) Daemons(ctx context.Context) ([]string, error) {
 	sel := labels.Set{"app": p.Node}.AsSelector().String()
 	list, err := p.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
+		if refused(err) {
+			err = &RefusedError{Err: err, Need: "bkctl needs list on pods to find a node's pods"}
+		}
 		return nil, fmt.Errorf("list pods %s in %s: %w", sel, p.Namespace, err)
 	}
 	var names []string
@@ -136,7 +139,11 @@ func (p *PodExec) Dial(ctx context.Context, pod string) (net.Conn, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("exec Pod/%s/%s: %w", p.Namespace, pod, errors.Join(errs...))
+	var err error = joinErrors(errs)
+	if slices.ContainsFunc(errs, execRefused) {
+		err = &RefusedError{Err: err, Need: "bkctl needs create on pods/exec to reach buildkitd, as docker buildx does, and get too where only websockets pass"}
+	}
+	return nil, fmt.Errorf("exec Pod/%s/%s: %w", p.Namespace, pod, err)
 }
 
 // executor returns the executor of proto for the exec request at u.

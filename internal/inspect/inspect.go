@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/platforms"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -158,15 +159,15 @@ func (in *Inspector) builder(ctx context.Context, t Target) (Builder, error) {
 	lo := metav1.ListOptions{LabelSelector: labels.NewSelector().Add(*req).String()}
 	deps, err := in.client.AppsV1().Deployments(t.Namespace).List(ctx, lo)
 	if err != nil {
-		return b, fmt.Errorf("list Deployments in %s: %w", t.Namespace, err)
+		return b, listError("Deployments", t.Namespace, err)
 	}
 	sets, err := in.client.AppsV1().StatefulSets(t.Namespace).List(ctx, lo)
 	if err != nil {
-		return b, fmt.Errorf("list StatefulSets in %s: %w", t.Namespace, err)
+		return b, listError("StatefulSets", t.Namespace, err)
 	}
 	pods, err := in.client.CoreV1().Pods(t.Namespace).List(ctx, lo)
 	if err != nil {
-		return b, fmt.Errorf("list Pods in %s: %w", t.Namespace, err)
+		return b, listError("Pods", t.Namespace, err)
 	}
 	for _, ref := range t.Nodes {
 		n := Node{Name: ref.Name, Status: StatusNotFound, Platforms: ref.Platforms, Pods: []Pod{}}
@@ -239,4 +240,17 @@ func normalize(ps []string) []string {
 		}
 	}
 	return out
+}
+
+// listError is the error of a refused or failed list of kind in where, with a hint when the
+// API server refused it for the caller's rights.
+func listError(kind, where string, err error) error {
+	if apierrors.IsForbidden(err) {
+		hint := "bkctl ls and status need list on deployments, statefulsets and pods, and create on pods/exec to ask the daemons"
+		if where == allNamespaces {
+			hint += "; with rights in one namespace, pass -n NAMESPACE"
+		}
+		return fmt.Errorf("list %s in %s: %w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", kind, where, err, hint)
+	}
+	return fmt.Errorf("list %s in %s: %w", kind, where, err)
 }

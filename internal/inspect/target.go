@@ -55,6 +55,9 @@ func FromFile(f *spec.File, builder string) ([]Target, error) {
 	return out, nil
 }
 
+// allNamespaces is where Discover looks without a namespace.
+const allNamespaces = "all namespaces"
+
 // Discover finds the builders bkctl manages in namespace ("" is every namespace) by the labels
 // render puts on their workloads, optionally only the builder named builder. Targets are sorted
 // by namespace and builder, nodes by name.
@@ -71,15 +74,15 @@ func (in *Inspector) Discover(ctx context.Context, namespace, builder string) ([
 	lo := metav1.ListOptions{LabelSelector: sel.Add(*req).String()}
 	where := namespace
 	if where == "" {
-		where = "all namespaces"
+		where = allNamespaces
 	}
 	deps, err := in.client.AppsV1().Deployments(namespace).List(ctx, lo)
 	if err != nil {
-		return nil, fmt.Errorf("list Deployments in %s: %w", where, err)
+		return nil, listError("Deployments", where, err)
 	}
 	sets, err := in.client.AppsV1().StatefulSets(namespace).List(ctx, lo)
 	if err != nil {
-		return nil, fmt.Errorf("list StatefulSets in %s: %w", where, err)
+		return nil, listError("StatefulSets", where, err)
 	}
 	byKey := map[[2]string]*Target{}
 	add := func(m metav1.ObjectMeta) {
