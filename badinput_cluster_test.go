@@ -77,13 +77,14 @@ func TestBadInputSendsNothing(t *testing.T) {
 	proxy := startCountingProxy(t)
 	kc := "--kubeconfig=" + proxy.kubeconfig
 	cases := badCases(t, t.TempDir())
-	tried := 0
+	tried, requests := 0, int64(0)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, verb := range []string{"plan", "apply"} {
 				code, stdout, stderr := runBounded(t, verb, "-f", c.path, kc)
 				tried++
 				n, reqs := proxy.take()
+				requests += n
 				if code != 1 || n != 0 {
 					t.Errorf("%s -f %s: exit %d with %d requests to the apiserver %v; want exit 1 and none\nstdout:\n%s\nstderr:\n%s", verb, c.path, code, n, reqs, stdout, stderr)
 				}
@@ -94,7 +95,7 @@ func TestBadInputSendsNothing(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d bad inputs, %d runs of plan and apply, 0 requests", len(cases), tried)
+	t.Logf("%d bad inputs, %d runs of plan and apply, %d requests to the apiserver", len(cases), tried, requests)
 
 	t.Run("control: a valid file does reach the apiserver", func(t *testing.T) {
 		file := writeBuilders(t, env.Namespace(t), cliNode)
