@@ -83,6 +83,11 @@ func (c *checker) builder(bp []string, rb *rawBuilder, defaultNamespace string) 
 		c.fields(np, rn)
 		n := merge(&rb.Defaults, rn)
 		n.Pos = c.t.at(np...)
+		for _, p := range [][]string{dp, np} {
+			if _, ok := c.t.valuePos[pathKey(append(p[:len(p):len(p)], "podTemplate"))]; ok {
+				n.PodTemplateFields = append(n.PodTemplateFields, fieldPath(append(p[:len(p):len(p)], "podTemplate")))
+			}
+		}
 		if n.Name == "" {
 			n.Name = rb.Name + strconv.Itoa(j)
 			if c.isDNSLabel(n.Name) != "" {

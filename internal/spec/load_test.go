@@ -230,20 +230,22 @@ func TestDefaults(t *testing.T) {
 	}
 	want := []Node{{
 		Name: "kube0", Platforms: []string{"linux/amd64"}, Replicas: 3, Image: DefaultImage, Loadbalance: "sticky",
-		Labels:      map[string]string{"team": "a", "tier": "cd"},
-		Resources:   Resources{Requests: map[string]string{"cpu": "500m"}, Limits: map[string]string{"cpu": "2"}},
-		Qemu:        Qemu{Image: DefaultQemuImage},
-		Buildkitd:   Buildkitd{Flags: []string{"--debug"}},
-		Timeout:     DefaultTimeout,
-		PodTemplate: []map[string]any{{"spec": map[string]any{"hostNetwork": true}}, {"spec": map[string]any{"priorityClassName": "high"}}},
+		Labels:            map[string]string{"team": "a", "tier": "cd"},
+		Resources:         Resources{Requests: map[string]string{"cpu": "500m"}, Limits: map[string]string{"cpu": "2"}},
+		Qemu:              Qemu{Image: DefaultQemuImage},
+		Buildkitd:         Buildkitd{Flags: []string{"--debug"}},
+		Timeout:           DefaultTimeout,
+		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}, {"spec": map[string]any{"priorityClassName": "high"}}},
+		PodTemplateFields: []string{"builders[0].defaults.podTemplate", "builders[0].nodes[0].podTemplate"},
 	}, {
 		Name: "arm", Replicas: 0, Image: DefaultRootlessImage, Loadbalance: "sticky", Rootless: true,
-		Labels:      map[string]string{"team": "a", "tier": "ci"},
-		Resources:   Resources{Requests: map[string]string{"cpu": "500m"}},
-		Qemu:        Qemu{Image: DefaultQemuImage},
-		Buildkitd:   Buildkitd{Flags: []string{}},
-		Timeout:     30 * time.Second,
-		PodTemplate: []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
+		Labels:            map[string]string{"team": "a", "tier": "ci"},
+		Resources:         Resources{Requests: map[string]string{"cpu": "500m"}},
+		Qemu:              Qemu{Image: DefaultQemuImage},
+		Buildkitd:         Buildkitd{Flags: []string{}},
+		Timeout:           30 * time.Second,
+		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
+		PodTemplateFields: []string{"builders[0].defaults.podTemplate"},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
