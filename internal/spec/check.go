@@ -83,8 +83,10 @@ func (c *checker) builder(bp []string, rb *rawBuilder, defaultNamespace string) 
 		c.fields(np, rn)
 		n := merge(&rb.Defaults, rn)
 		n.Pos = c.t.at(np...)
-		for _, p := range [][]string{dp, np} {
-			if _, ok := c.t.valuePos[pathKey(append(p[:len(p):len(p)], "podTemplate"))]; ok {
+		// The same patches as merge takes, in its order: the defaults', then the node's.
+		for i, raw := range []*rawNode{&rb.Defaults, rn} {
+			if raw.PodTemplate != nil {
+				p := [][]string{dp, np}[i]
 				n.PodTemplateFields = append(n.PodTemplateFields, fieldPath(append(p[:len(p):len(p)], "podTemplate")))
 			}
 		}
