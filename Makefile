@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 BIN := bin/bkctl
 GOTEST_FLAGS ?= -count=1 -timeout=30m
 
-.PHONY: all build test test-unit fuzz vet fmt-check bench bench-validate bench-run demo clean
+.PHONY: all build test test-unit fuzz fuzz-long vet fmt-check bench bench-validate bench-run demo clean
 
 all: build
 
@@ -21,8 +21,14 @@ test-unit:
 	$(GO) test $(GOTEST_FLAGS) ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/
 
 FUZZTIME ?= 30s
+FUZZFLAGS ?=
+## fuzz: fuzz the builders.yaml loader (and render, for what it accepts); seeds include testdata/bad
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/spec
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./internal/spec
+
+## fuzz-long: the same for 10 minutes (on a shared machine: make fuzz-long FUZZFLAGS=-parallel=1)
+fuzz-long: FUZZTIME = 10m
+fuzz-long: fuzz
 
 vet:
 	$(GO) vet ./...

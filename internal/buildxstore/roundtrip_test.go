@@ -131,7 +131,7 @@ func withoutBuildxGaps(f *spec.File) *spec.File {
 		b.Nodes = slices.Clone(b.Nodes)
 		for j := range b.Nodes {
 			n := &b.Nodes[j]
-			n.Pos, n.PodTemplate, n.Buildkitd.ConfigFile = spec.Pos{}, nil, ""
+			n.Pos, n.PodTemplate, n.PodTemplateFields, n.Buildkitd.ConfigFile = spec.Pos{}, nil, nil, ""
 			if pv := n.Storage.PersistentVolume; pv != nil {
 				n.Storage.PersistentVolume = &spec.PersistentVolume{Size: pv.Size}
 			}

@@ -58,7 +58,7 @@ func renderNode(c nodeContext) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err = patchPodTemplate(tmpl, n.PodTemplate)
+	tmpl, err = patchPodTemplate(tmpl, n.PodTemplate, n.PodTemplateFields)
 	if err != nil {
 		return nil, err
 	}

@@ -147,17 +147,22 @@ func prune(m map[string]any) {
 	}
 }
 
-// posErrorf formats an error as "file:line:col: message", leaving out the parts of pos that are
+// Error is a problem with one builder or node, at its position in the builders file; Render
+// joins one per builder or node that fails.
+type Error struct {
+	Pos     spec.Pos
+	Message string
+}
+
+// Error formats the error as "file:line:col: message", leaving out the parts of Pos that are
 // unknown.
-func posErrorf(pos spec.Pos, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	switch {
-	case pos.File != "" && pos.Line > 0 && pos.Col > 0:
-		return fmt.Errorf("%s:%d:%d: %s", pos.File, pos.Line, pos.Col, msg)
-	case pos.File != "" && pos.Line > 0:
-		return fmt.Errorf("%s:%d: %s", pos.File, pos.Line, msg)
-	case pos.File != "":
-		return fmt.Errorf("%s: %s", pos.File, msg)
+func (e *Error) Error() string {
+	if e.Pos.File == "" {
+		return e.Message
 	}
-	return errors.New(msg)
+	return e.Pos.String() + ": " + e.Message
+}
+
+func posErrorf(pos spec.Pos, format string, args ...any) error {
+	return &Error{Pos: pos, Message: fmt.Sprintf(format, args...)}
 }

@@ -83,6 +83,13 @@ func (c *checker) builder(bp []string, rb *rawBuilder, defaultNamespace string) 
 		c.fields(np, rn)
 		n := merge(&rb.Defaults, rn)
 		n.Pos = c.t.at(np...)
+		// The same patches as merge takes, in its order: the defaults', then the node's.
+		for i, raw := range []*rawNode{&rb.Defaults, rn} {
+			if raw.PodTemplate != nil {
+				p := [][]string{dp, np}[i]
+				n.PodTemplateFields = append(n.PodTemplateFields, fieldPath(append(p[:len(p):len(p)], "podTemplate")))
+			}
+		}
 		if n.Name == "" {
 			n.Name = rb.Name + strconv.Itoa(j)
 			if c.isDNSLabel(n.Name) != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Severity tells whether a diagnostic makes a file invalid.
@@ -69,11 +70,53 @@ type diagnostics struct {
 }
 
 func (ds *diagnostics) errorf(pos Pos, field, format string, args ...any) {
-	ds.list = append(ds.list, Diagnostic{Pos: pos, Severity: SeverityError, Field: field, Message: fmt.Sprintf(format, args...)})
+	ds.list = append(ds.list, Diagnostic{Pos: pos, Severity: SeverityError, Field: field, Message: fmt.Sprintf(format, shortArgs(format, args)...)})
 }
 
 func (ds *diagnostics) warnf(pos Pos, field, format string, args ...any) {
-	ds.list = append(ds.list, Diagnostic{Pos: pos, Severity: SeverityWarning, Field: field, Message: fmt.Sprintf(format, args...)})
+	ds.list = append(ds.list, Diagnostic{Pos: pos, Severity: SeverityWarning, Field: field, Message: fmt.Sprintf(format, shortArgs(format, args)...)})
+}
+
+// maxShown is how many bytes of a value a message quotes; the position shows the rest.
+const maxShown = 100
+
+// shortArgs shortens the long strings that format quotes with %q (the values a message
+// shows), so that a message about a megabyte value stays one readable line.
+func shortArgs(format string, args []any) []any {
+	n := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for j < len(format) && strings.IndexByte("+-# 0123456789.", format[j]) >= 0 {
+			j++
+		}
+		if j == len(format) || format[j] == '%' {
+			i = j
+			continue
+		}
+		if format[j] == 'q' && n < len(args) {
+			if s, ok := args[n].(string); ok {
+				args[n] = shorten(s)
+			}
+		}
+		n++
+		i = j
+	}
+	return args
+}
+
+// shorten cuts s after about maxShown bytes, at a character boundary, and marks the cut.
+func shorten(s string) string {
+	if len(s) <= maxShown {
+		return s
+	}
+	cut := maxShown - 20
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (ds *diagnostics) hasErrors() bool {

@@ -103,10 +103,10 @@ func (c *checker) fields(np []string, n *rawNode) {
 func parseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. 90s, 2m, 1m30s)", s)
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 90s, 2m, 1m30s)", shorten(s))
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("duration %q must be positive", s)
+		return 0, fmt.Errorf("duration %q must be positive", shorten(s))
 	}
 	return d, nil
 }

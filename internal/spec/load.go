@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -72,8 +71,9 @@ func parse(name string, data []byte, ds *diagnostics) *File {
 	case len(bytes.TrimSpace(data)) == 0:
 		ds.errorf(start, "", "file is empty (want a Builders document)")
 		return nil
-	case !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0:
-		ds.errorf(start, "", "file is not UTF-8 text")
+	}
+	if d, bad := encodingError(name, data); bad {
+		ds.list = append(ds.list, d)
 		return nil
 	}
 	t, doc := parseTree(name, data, ds)

@@ -51,8 +51,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "valid minimal", src: "  - name: kube\n    nodes: [{}]\n"},
 		{name: "empty file", raw: true, src: "", want: []string{"1:1: file is empty (want a Builders document)"}},
 		{name: "only comments", raw: true, src: "# nothing\n", want: []string{"1:1: file is empty (want a Builders document)"}},
-		{name: "binary", raw: true, src: "\x00\x01\x02", want: []string{"1:1: file is not UTF-8 text"}},
-		{name: "yaml syntax", raw: true, src: "apiVersion: bkctl/v1alpha1\nkind: [Builders\n", want: []string{"2:1: invalid YAML: did not find expected ',' or ']'"}},
+		{name: "binary", raw: true, src: "\x00\x01\x02", want: []string{"1:1: file contains a NUL byte: it is binary, not UTF-8 text"}},
+		{name: "yaml syntax", raw: true, src: "apiVersion: bkctl/v1alpha1\nkind: [Builders\n", want: []string{"2:7: invalid YAML: did not find expected ',' or ']' (the '[' here is never closed, or an item lacks its ',')"}},
 		{name: "two documents", raw: true, src: header + "  - {name: a, nodes: [{}]}\n---\nkind: x\n", want: []string{"6:1: more than one YAML document (a builders file holds exactly one)"}},
 		{name: "not a mapping", raw: true, src: "- a\n- b\n", want: []string{"1:1: must be a mapping with apiVersion, kind, metadata and builders"}},
 		{name: "wrong apiVersion", raw: true, src: strings.Replace(header, "bkctl/v1alpha1", "bkctl/v1", 1) + "  - {name: a, nodes: [{}]}\n",
@@ -158,9 +158,9 @@ func TestValidationRules(t *testing.T) {
 		{name: "image reference", src: "  - name: kube\n    nodes: [{image: \"UPPER/Case\"}]\n",
 			want: []string{`6:21: builders[0].nodes[0].image: invalid image reference "UPPER/Case": invalid reference format: repository name (Case) must be lowercase`}},
 		{name: "alias bomb", raw: true, src: aliasBomb(),
-			want: []string{`1:1: document has more than 200000 values (an alias counts its values each time it is used)`}},
+			want: []string{`6:8: alias *e expands the document to more than 200000 values (each use of an alias counts its anchor's values again)`}},
 		{name: "deep nesting", raw: true, src: header + "  - name: kube\n    nodes: [{podTemplate: " + strings.Repeat("{a: ", 100) + "1" + strings.Repeat("}", 100) + "}]\n",
-			want: []string{`1:1: document is nested too deeply`}},
+			want: []string{`6:267: document is nested more than 64 levels deep`}},
 		{name: "merge keys work", src: "  - name: kube\n    nodes:\n      - &base {replicas: 2, name: a}\n      - {<<: *base, name: b}\n"},
 	}
 	for _, tt := range tests {
@@ -248,20 +248,22 @@ func TestDefaults(t *testing.T) {
 	}
 	want := []Node{{
 		Name: "kube0", Platforms: []string{"linux/amd64"}, Replicas: 3, Image: DefaultImage, Loadbalance: "sticky",
-		Labels:      map[string]string{"team": "a", "tier": "cd"},
-		Resources:   Resources{Requests: map[string]string{"cpu": "500m"}, Limits: map[string]string{"cpu": "2"}},
-		Qemu:        Qemu{Image: DefaultQemuImage},
-		Buildkitd:   Buildkitd{Flags: []string{"--debug"}},
-		Timeout:     DefaultTimeout,
-		PodTemplate: []map[string]any{{"spec": map[string]any{"hostNetwork": true}}, {"spec": map[string]any{"priorityClassName": "high"}}},
+		Labels:            map[string]string{"team": "a", "tier": "cd"},
+		Resources:         Resources{Requests: map[string]string{"cpu": "500m"}, Limits: map[string]string{"cpu": "2"}},
+		Qemu:              Qemu{Image: DefaultQemuImage},
+		Buildkitd:         Buildkitd{Flags: []string{"--debug"}},
+		Timeout:           DefaultTimeout,
+		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}, {"spec": map[string]any{"priorityClassName": "high"}}},
+		PodTemplateFields: []string{"builders[0].defaults.podTemplate", "builders[0].nodes[0].podTemplate"},
 	}, {
 		Name: "arm", Replicas: 0, Image: DefaultRootlessImage, Loadbalance: "sticky", Rootless: true,
-		Labels:      map[string]string{"team": "a", "tier": "ci"},
-		Resources:   Resources{Requests: map[string]string{"cpu": "500m"}},
-		Qemu:        Qemu{Image: DefaultQemuImage},
-		Buildkitd:   Buildkitd{Flags: []string{}},
-		Timeout:     30 * time.Second,
-		PodTemplate: []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
+		Labels:            map[string]string{"team": "a", "tier": "ci"},
+		Resources:         Resources{Requests: map[string]string{"cpu": "500m"}},
+		Qemu:              Qemu{Image: DefaultQemuImage},
+		Buildkitd:         Buildkitd{Flags: []string{}},
+		Timeout:           30 * time.Second,
+		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
+		PodTemplateFields: []string{"builders[0].defaults.podTemplate"},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)

@@ -120,9 +120,9 @@ func (cs *compiledSchema) report(t *tree, e *jsonschema.ValidationError, ds *dia
 func display(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return shorten(fmt.Sprint(v))
 	}
-	return string(b)
+	return shorten(string(b))
 }
 
 // unknownField reports the key at path as unknown, suggesting the nearest allowed name.

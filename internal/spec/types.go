@@ -74,6 +74,9 @@ type Node struct {
 	// PodTemplate holds strategic-merge patches onto the pod template, in the order they apply:
 	// the builder defaults' patch first, then the node's own.
 	PodTemplate []map[string]any
+	// PodTemplateFields says where each patch of PodTemplate is written, in the same order
+	// (e.g. builders[0].defaults.podTemplate), for messages about it.
+	PodTemplateFields []string
 	// Pos is where the node is defined in the file.
 	Pos Pos
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -30,7 +31,25 @@ type tree struct {
 	values   int
 }
 
-var errTooLarge = fmt.Errorf("document has more than %d values (an alias counts its values each time it is used)", maxValues)
+// limitError is a document that exceeds a limit, at the node where it did, or at the alias
+// it did through: an anchor is harmless on its own, it is the alias that repeats it.
+type limitError struct {
+	pos   Pos
+	depth bool   // nesting, else the number of values
+	alias string // the outermost alias the limit was exceeded through
+}
+
+func (e *limitError) message() string {
+	switch {
+	case e.depth && e.alias != "":
+		return fmt.Sprintf("alias *%s nests the document more than %d levels deep (an anchor that contains an alias to itself nests forever)", e.alias, maxDepth)
+	case e.depth:
+		return fmt.Sprintf("document is nested more than %d levels deep", maxDepth)
+	case e.alias != "":
+		return fmt.Sprintf("alias *%s expands the document to more than %d values (each use of an alias counts its anchor's values again)", e.alias, maxValues)
+	}
+	return fmt.Sprintf("document has more than %d values", maxValues)
+}
 
 // parserErrors are the yaml.v3 messages that come from its parser rather than its scanner.
 var parserErrors = map[string]bool{
@@ -47,12 +66,12 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // parseTree parses data as exactly one YAML document. Syntax errors are reported as diagnostics.
 func parseTree(file string, data []byte, ds *diagnostics) (*tree, *yaml.Node) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err.Error() == "EOF" {
 			ds.errorf(Pos{File: file, Line: 1, Col: 1}, "", "file is empty (want a Builders document)")
 		} else {
-			ds.list = append(ds.list, yamlError(file, err))
+			ds.list = append(ds.list, syntaxError(file, data, err))
 		}
 		return nil, nil
 	}
@@ -61,13 +80,13 @@ func parseTree(file string, data []byte, ds *diagnostics) (*tree, *yaml.Node) {
 		ds.errorf(Pos{File: file, Line: extra.Line, Col: extra.Column}, "", "more than one YAML document (a builders file holds exactly one)")
 		return nil, nil
 	} else if err.Error() != "EOF" {
-		ds.list = append(ds.list, yamlError(file, err))
+		ds.list = append(ds.list, syntaxError(file, data, err))
 		return nil, nil
 	}
 	t := &tree{file: file, valuePos: map[string]Pos{}, keyPos: map[string]Pos{}}
 	root, err := t.convert(&doc, nil, 0, ds)
 	if err != nil {
-		ds.errorf(Pos{File: file, Line: 1, Col: 1}, "", "%v", err)
+		ds.errorf(err.pos, "", "%s", err.message())
 		return nil, nil
 	}
 	if ds.hasErrors() {
@@ -87,11 +106,12 @@ func yamlError(file string, err error) Diagnostic {
 		}
 		return Diagnostic{Pos: Pos{File: file, Line: line, Col: 1}, Severity: SeverityError, Message: "invalid YAML: " + m[2]}
 	}
+	line := 1
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
+		line, msg = typeErrorPos(te.Errors[0])
 	}
-	return Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Severity: SeverityError, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return Diagnostic{Pos: Pos{File: file, Line: line, Col: 1}, Severity: SeverityError, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 func pathKey(path []string) string { return strings.Join(path, "\x00") }
@@ -99,13 +119,13 @@ func pathKey(path []string) string { return strings.Join(path, "\x00") }
 func (t *tree) pos(n *yaml.Node) Pos { return Pos{File: t.file, Line: n.Line, Col: n.Column} }
 
 // convert turns n into map[string]any, []any or a scalar, recording positions under path.
-func (t *tree) convert(n *yaml.Node, path []string, depth int, ds *diagnostics) (any, error) {
+func (t *tree) convert(n *yaml.Node, path []string, depth int, ds *diagnostics) (any, *limitError) {
 	if depth > maxDepth {
-		return nil, errors.New("document is nested too deeply")
+		return nil, &limitError{pos: t.pos(n), depth: true}
 	}
 	t.values++
 	if t.values > maxValues {
-		return nil, errTooLarge
+		return nil, &limitError{pos: t.pos(n)}
 	}
 	if n.Kind != yaml.DocumentNode && n.Kind != yaml.AliasNode {
 		t.valuePos[pathKey(path)] = t.pos(n)
@@ -117,7 +137,12 @@ func (t *tree) convert(n *yaml.Node, path []string, depth int, ds *diagnostics) 
 		}
 		return t.convert(n.Content[0], path, depth, ds)
 	case yaml.AliasNode:
-		return t.convert(n.Alias, path, depth+1, ds)
+		v, err := t.convert(n.Alias, path, depth+1, ds)
+		if err != nil {
+			err.pos, err.alias = t.pos(n), n.Value
+			return nil, err
+		}
+		return v, nil
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for i, c := range n.Content {
@@ -140,7 +165,7 @@ func (t *tree) convert(n *yaml.Node, path []string, depth int, ds *diagnostics) 
 }
 
 // mapping converts the pairs of n into out; merge keys (<<) add the pairs they reference.
-func (t *tree) mapping(n *yaml.Node, path []string, depth int, out map[string]any, ds *diagnostics) error {
+func (t *tree) mapping(n *yaml.Node, path []string, depth int, out map[string]any, ds *diagnostics) *limitError {
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -226,6 +251,7 @@ func scalar(n *yaml.Node) any {
 func fieldPath(path []string) string {
 	var b strings.Builder
 	for _, seg := range path {
+		seg = shorten(seg)
 		switch {
 		case isIndex(seg):
 			b.WriteString("[" + seg + "]")
