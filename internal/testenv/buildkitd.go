@@ -51,6 +51,9 @@ func (e *Env) newDaemon(name, platform string, lazy bool) (*daemon, error) {
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
 		return nil, err
 	}
+	// Each daemon has its own trace socket: buildkitd's default, /run/buildkit/otel-grpc.sock, is
+	// one path for every daemon of every environment on the machine, and a daemon that finds it
+	// taken fails to start.
 	cfg := fmt.Sprintf(`root = %q
 [worker.oci]
   enabled = true
@@ -62,7 +65,9 @@ func (e *Env) newDaemon(name, platform string, lazy bool) (*daemon, error) {
 [registry.%q]
   http = true
   insecure = true
-`, filepath.Join(d.dir, "root"), e.Registry)
+[otel]
+  socketPath = %q
+`, filepath.Join(d.dir, "root"), e.Registry, filepath.Join(d.dir, "otel.sock"))
 	if err := os.WriteFile(filepath.Join(d.dir, "buildkitd.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
