@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bkctl/bkctl/internal/testenv"
 )
 
 // TestRunDaemonKilledMidBuild kills the buildkitd of the only pod while a build runs a slow
@@ -127,7 +129,7 @@ func runClusterWhile(t *testing.T, args []string, during func(progress func() st
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	var errw lockedBuffer
+	var errw testenv.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, streams{In: strings.NewReader(""), Out: &out, Err: &errw}) }()
 	var wg sync.WaitGroup
@@ -148,23 +150,6 @@ func waitFor(t *testing.T, progress func() string, s string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func lastLine(s string) string {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
+
+	"github.com/bkctl/bkctl/internal/testenv"
 )
 
 const copyRun = "FROM base\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copied && echo built >> /copied\n"
@@ -161,7 +163,7 @@ func TestBuildPodDeletedMidBuildRetriesOnAnotherReplica(t *testing.T) {
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 2))
 	dir := contextDir(t, map[string]string{"Dockerfile": "FROM base\nRUN sleep 4 && echo slow > /slow\n"})
-	var progress syncBuffer
+	var progress testenv.Buffer
 	o := options(dir, &progress)
 	o.StickyKey = "mid-build"
 	daemons, err := b.Nodes[0].Transport.Daemons(context.Background())

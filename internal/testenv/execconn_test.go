@@ -1,7 +1,6 @@
 package testenv_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/bkctl/bkctl/internal/testenv"
 )
 
 // transport picks how the exec stream is carried.
@@ -74,7 +75,7 @@ func execConn(cfg *rest.Config, namespace, pod string, tr transport) (net.Conn, 
 type streamConn struct {
 	r      *io.PipeReader
 	w      *io.PipeWriter
-	stderr lockedBuffer
+	stderr testenv.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -103,20 +104,3 @@ type execAddr struct{}
 
 func (execAddr) Network() string { return "pod-exec" }
 func (execAddr) String() string  { return "pod-exec" }
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -23,7 +23,7 @@ import (
 func TestAPIServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	var log lockedBuffer
+	var log testenv.Buffer
 	e, err := testenv.Start(ctx, testenv.Options{Log: &log})
 	if err != nil {
 		t.Fatalf("start a private environment: %v\n%s", err, log.String())

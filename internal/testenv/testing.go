@@ -48,7 +48,7 @@ func runMain(m *testing.M, envp **Env, own bool, cleanup func()) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
-	var logBuf syncBuffer
+	var logBuf Buffer
 	var logw io.Writer = &logBuf
 	if testing.Verbose() || os.Getenv("BKCTL_TESTENV_LOG") != "" {
 		logw = os.Stderr
@@ -118,20 +118,30 @@ func (e *Env) Namespace(t testing.TB) string {
 	return name
 }
 
-// syncBuffer is a bytes.Buffer that the mapper's goroutines may write to concurrently.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer that goroutines may write to while a test reads it (a process's
+// output, a build's progress, the environment's log).
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) Bytes() []byte {
+// Bytes returns a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
