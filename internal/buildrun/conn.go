@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
@@ -20,9 +19,7 @@ type daemonConn struct {
 	client  *client.Client
 	workers []ocispecs.Platform
 	cancel  context.CancelFunc
-
-	mu    sync.Mutex
-	conns []net.Conn
+	dialer  *DaemonDialer
 }
 
 // connect chooses a daemon of node n and connects to it, asking for its workers to know it
@@ -64,21 +61,8 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 
 func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	dc := &daemonConn{daemon: daemon, cancel: cancel}
-	var refusal error // the first dial that the API server refused
-	c, err := client.New(cctx, "", client.WithContextDialer(func(context.Context, string) (net.Conn, error) {
-		conn, err := t.Dial(cctx, daemon)
-		dc.mu.Lock()
-		defer dc.mu.Unlock()
-		var r *RefusedError
-		switch {
-		case err == nil:
-			dc.conns = append(dc.conns, conn)
-		case refusal == nil && errors.As(err, &r):
-			refusal = err
-		}
-		return conn, err
-	}))
+	dc := &daemonConn{daemon: daemon, cancel: cancel, dialer: &DaemonDialer{Transport: t, Daemon: daemon}}
+	c, err := dc.dialer.NewClient(cctx)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -90,9 +74,7 @@ func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, e
 		if gone := dc.gone(); gone != nil {
 			return nil, gone
 		}
-		dc.mu.Lock()
-		defer dc.mu.Unlock()
-		if refusal != nil {
+		if refusal := dc.dialer.Refusal(); refusal != nil {
 			return nil, refusal // gRPC keeps only the text of a dial error
 		}
 		return nil, fmt.Errorf("buildkitd does not answer: %w", err)
@@ -107,26 +89,11 @@ func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, e
 func (dc *daemonConn) close() {
 	_ = dc.client.Close()
 	dc.cancel()
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	for _, c := range dc.conns {
-		_ = c.Close()
-	}
+	dc.dialer.closeConns()
 }
 
 // gone returns the error of a connection whose daemon went away, if any did.
-func (dc *daemonConn) gone() error {
-	dc.mu.Lock()
-	defer dc.mu.Unlock()
-	for _, c := range dc.conns {
-		if g, ok := c.(interface{ Gone() error }); ok {
-			if err := g.Gone(); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+func (dc *daemonConn) gone() error { return dc.dialer.gone() }
 
 // transient reports whether err came from the connection to a daemon rather than from the
 // build, so that another attempt, maybe on another daemon, can succeed.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 
 	"github.com/containerd/platforms"
@@ -59,26 +58,14 @@ func (in *Inspector) askDaemons(ctx context.Context, builders []Builder, opts Op
 func askDaemon(ctx context.Context, t buildrun.Transport, pod string, opts Options) (*Daemon, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	var mu sync.Mutex
-	var refusal error // a dial that the API server refused; gRPC would keep only its text
-	c, err := client.New(ctx, "", client.WithContextDialer(func(context.Context, string) (net.Conn, error) {
-		conn, err := t.Dial(ctx, pod)
-		var r *buildrun.RefusedError
-		if errors.As(err, &r) {
-			mu.Lock()
-			refusal = err
-			mu.Unlock()
-		}
-		return conn, err
-	}))
+	dialer := &buildrun.DaemonDialer{Transport: t, Daemon: pod}
+	c, err := dialer.NewClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to buildkitd: %w", err)
 	}
 	defer c.Close()
 	wrap := func(what string, err error) error {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
+		switch refusal := dialer.Refusal(); {
 		case refusal != nil:
 			return fmt.Errorf("connect to buildkitd: %w", refusal)
 		case ctx.Err() != nil:

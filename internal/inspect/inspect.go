@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bkctl/bkctl/internal/buildrun"
 	"github.com/bkctl/bkctl/internal/render"
 )
 
@@ -245,12 +246,14 @@ func normalize(ps []string) []string {
 // listError is the error of a refused or failed list of kind in where, with a hint when the
 // API server refused it for the caller's rights.
 func listError(kind, where string, err error) error {
-	if apierrors.IsForbidden(err) {
-		hint := "bkctl ls and status need list on deployments, statefulsets and pods, and create on pods/exec to ask the daemons"
-		if where == allNamespaces {
-			hint += "; with rights in one namespace, pass -n NAMESPACE"
-		}
-		return fmt.Errorf("list %s in %s: %w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", kind, where, err, hint)
+	forbidden := apierrors.IsForbidden(err)
+	err = fmt.Errorf("list %s in %s: %w", kind, where, err)
+	if !forbidden {
+		return err
 	}
-	return fmt.Errorf("list %s in %s: %w", kind, where, err)
+	need := "bkctl ls and status need list on deployments, statefulsets and pods, and create on pods/exec to ask the daemons"
+	if where == allNamespaces {
+		need += "; with rights in one namespace, pass -n NAMESPACE"
+	}
+	return &buildrun.RefusedError{Err: err, Need: need}
 }
