@@ -47,10 +47,8 @@ func TestFilesSharingANamespaceDoNotPruneEachOther(t *testing.T) {
 	if diff := cmp.Diff([]string{"Deployment/" + f.ns + "/amd"}, refStrings(res.Pruned)); diff != "" {
 		t.Errorf("pruned (-want +got):\n%s", diff)
 	}
-	for _, name := range []string{"arm"} {
-		if _, err := clientset(t).AppsV1().Deployments(f.ns).Get(ctx(t), name, metav1.GetOptions{}); err != nil {
-			t.Errorf("other's Deployment %s after fleet was emptied: %v", name, err)
-		}
+	if _, err := clientset(t).AppsV1().Deployments(f.ns).Get(ctx(t), "arm", metav1.GetOptions{}); err != nil {
+		t.Errorf("other's Deployment after fleet was emptied: %v", err)
 	}
 	if _, err := clientset(t).CoreV1().ConfigMaps(f.ns).Get(ctx(t), "arm-config", metav1.GetOptions{}); err != nil {
 		t.Errorf("other's ConfigMap after fleet was emptied: %v", err)
@@ -81,12 +79,7 @@ func TestObjectOfAnotherInventoryIsAConflict(t *testing.T) {
 	settled(t, f.ns, "amd")
 
 	p := f.plan(rival)
-	var c diff.Change
-	for _, ch := range p.Changes {
-		if ch.Ref.Kind == "Deployment" {
-			c = ch
-		}
-	}
+	c := deploymentChange(p)
 	wantOwner := "inventory " + f.ns + "/" + fleet.set.ParentName
 	if c.Action != diff.Conflict || !cmp.Equal(c.ConflictManagers(), []string{wantOwner}) {
 		t.Fatalf("rival's plan of Deployment/amd = %s %+v, want a conflict with %q", c.Action, c.Conflicts, wantOwner)
@@ -122,16 +115,21 @@ func TestObjectOfAnotherInventoryIsAConflict(t *testing.T) {
 		t.Errorf("rival after taking the Deployment over is pending: %v", actions(p))
 	}
 	// Now fleet sees the same conflict the other way round, and does not plan a create.
-	c = diff.Change{}
-	for _, ch := range f.plan(fleet).Changes {
-		if ch.Ref.Kind == "Deployment" {
-			c = ch
-		}
-	}
+	c = deploymentChange(f.plan(fleet))
 	wantOwner = "inventory " + f.ns + "/" + rival.set.ParentName
 	if c.Action != diff.Conflict || !cmp.Equal(c.ConflictManagers(), []string{wantOwner}) {
 		t.Errorf("fleet's plan after the takeover = %s %+v, want a conflict with %q", c.Action, c.Conflicts, wantOwner)
 	}
+}
+
+// deploymentChange returns the plan's change of its one Deployment.
+func deploymentChange(p *diff.Plan) diff.Change {
+	for _, c := range p.Changes {
+		if c.Ref.Kind == "Deployment" {
+			return c
+		}
+	}
+	return diff.Change{}
 }
 
 func refStrings(rs []diff.Ref) []string {
