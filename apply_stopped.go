@@ -36,6 +36,15 @@ func (e *interruptedError) Error() string {
 
 func (e *interruptedError) Unwrap() error { return e.err }
 
+// stopped reports an apply or delete (verb) that ended with err: what it had done, on stderr,
+// and exit code 1.
+func stopped(s streams, verb string, r *apply.Result, err error) error {
+	if line := stoppedLine(verb, r, err); line != "" {
+		s.printf("%s\n", line)
+	}
+	return &exitCode{code: 1, err: err}
+}
+
 // stoppedLine says what an apply (verb "apply") or delete that stopped early had done, so that
 // a user knows the state of the cluster and that running it again finishes the job. It is ""
 // when the apply did not start (a conflict, a file or kubeconfig error).

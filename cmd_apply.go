@@ -93,10 +93,7 @@ func (c *applyCmd) Run(ctx context.Context, s streams) error {
 		fmt.Fprintln(s.Out, resultLine(res))
 	}
 	if err != nil {
-		if line := stoppedLine("apply", res, err); line != "" {
-			s.printf("%s\n", line)
-		}
-		return &exitCode{code: 1, err: err}
+		return stopped(s, "apply", res, err)
 	}
 	if c.Buildx {
 		return c.writeBuildx(ctx, s, t)

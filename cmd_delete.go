@@ -53,10 +53,7 @@ func (c *deleteCmd) Run(ctx context.Context, s streams) error {
 		}
 	}
 	if err != nil {
-		if line := stoppedLine("delete", res, err); line != "" {
-			s.printf("%s\n", line)
-		}
-		return &exitCode{code: 1, err: err}
+		return stopped(s, "delete", res, err)
 	}
 	if c.Output == "text" {
 		fmt.Fprintf(s.Out, "Delete complete: %d objects and the inventory %s deleted.\n", len(res.Pruned), p.Inventory.Ref)
