@@ -16,9 +16,10 @@ build:
 test: testdeps testbin
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-## test-unit: only the packages that need no test environment
+## test-unit: every test that needs no test environment (no root, no cluster): the pure packages,
+## and with -short the pure tests of the packages whose environment starts lazily
 test-unit:
-	$(GO) test $(GOTEST_FLAGS) ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/
+	$(GO) test $(GOTEST_FLAGS) -short ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/ . ./internal/buildrun/
 
 FUZZTIME ?= 30s
 FUZZFLAGS ?=

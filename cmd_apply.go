@@ -1,41 +1,42 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/render"
 )
 
 type applyCmd struct {
-	clusterFlags
-	File           string        `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
-	DryRun         bool          `name:"dry-run" help:"Only print the plan (same as bkctl plan)."`
+	fileFlags
+	outputFlag
+	DryRun         dryRunFlag    `name:"dry-run" default:"none" placeholder:"none|client|server" help:"none: apply; client: print the objects that would be sent (as render); server: print what would change (as plan). A bare --dry-run is server."`
 	ForceConflicts bool          `name:"force-conflicts" help:"Take over fields that other appliers own."`
 	Prune          bool          `default:"true" negatable:"" help:"Delete members the file no longer renders (--prune=false keeps them)."`
 	PrunePVCs      bool          `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
 	Wait           bool          `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
 	Timeout        time.Duration `help:"How long to wait for each builder node to roll out, instead of the nodes' timeout fields (default: each node's timeout, 120s when it has none)."`
-	Output         string        `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
 	Buildx         bool          `help:"After a successful apply, also write each builder as a docker buildx instance (as bkctl buildx write does)."`
 	buildxConfigFlag
 }
 
 func (c *applyCmd) Help() string {
-	return `Validates the file (nothing is sent when it is invalid), plans, and then applies with
+	return `Validates the files (nothing is sent when one is invalid), plans, and then applies with
 server-side apply (field manager bkctl): namespaces first, only the objects whose dry-run
 differs from the cluster, so that applying an unchanged file writes nothing. It records the
 file's inventory (a kubectl ApplySet), prunes members the file no longer renders once every
 apply succeeded, and waits for the changed builders to roll out, with progress on stderr.
 A field another applier owns stops the apply before anything is written, unless
---force-conflicts. An empty builders list removes everything the inventory holds.
+--force-conflicts. An empty builders list removes everything the inventory holds. Files that
+share a metadata.name are one inventory; inventories are applied one after the other.
 
 A node's rollout may take its timeout field (120s by default); --timeout replaces it for every
 node. A node not ready in time is reported with its status and why its pods are not ready.
@@ -47,80 +48,114 @@ Exit status: 0 success or in sync, 1 error (invalid file, API error, conflict, t
 interrupted).
 
 Examples:
-  bkctl apply -f builders.yaml
+  bkctl apply
   bkctl apply -f builders.yaml --force-conflicts
   bkctl apply -f builders.yaml --prune=false --wait=false
-  bkctl apply -f builders.yaml --timeout 5m
+  bkctl apply -f builders.yaml --dry-run=server -o json
+  bkctl apply -f builders.yaml --timeout 5m --request-timeout 10s
   bkctl apply -f builders.yaml --buildx && docker buildx build --builder kube .`
 }
 
-func (c *applyCmd) Run(ctx context.Context, s streams) error {
+func (c *applyCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	if c.Timeout < 0 {
-		return &exitCode{code: 1, err: fmt.Errorf("--timeout %s: must not be negative", c.Timeout)}
+		return usageErr(fmt.Errorf("--timeout %s: must not be negative", c.Timeout))
 	}
-	t, err := prepare(ctx, c.File, c.clusterFlags, s)
+	if c.DryRun == dryRunClient {
+		return renderInventories(s, c.fileFlags, kube, c.Output)
+	}
+	t, err := prepare(c.fileFlags, kube, s)
 	if err != nil {
 		return err
 	}
-	p, err := t.manager.Plan(ctx, t.set, t.objs)
+	plans, err := t.plan(ctx)
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	if c.DryRun {
-		return writePlan(s, p, c.Output)
+	if c.DryRun == dryRunServer {
+		return writePlans(s, plans, c.Output)
 	}
 	if c.Output == "text" {
-		if err := writePlan(s, p, "text"); err != nil {
+		if err := writePlans(s, plans, "text"); err != nil {
 			return err
 		}
 	}
 	opts := apply.DefaultOptions()
 	opts.ForceConflicts, opts.Prune, opts.PrunePVCs, opts.Wait = c.ForceConflicts, c.Prune, c.PrunePVCs, c.Wait
-	opts.Timeout = timeouts(t.file)
+	opts.Timeout = timeouts(t.inventories)
 	if c.Timeout > 0 {
 		opts.Timeout = func(diff.Ref) time.Duration { return c.Timeout }
 	}
 	opts.Progress = progressPrinter(s)
-	res, err := t.manager.Apply(ctx, t.set, p, opts)
-	if err != nil {
-		err = stoppedErr(ctx, err)
-	}
-	if c.Output == "json" {
-		if jerr := writeResultJSON(s, res, err); jerr != nil {
-			return jerr
+	var results []resultJSON
+	for i, inv := range t.inventories {
+		res, err := t.manager.Apply(ctx, inv.set, plans[i], opts)
+		if err != nil {
+			err = stoppedErr(ctx, err)
 		}
-	} else if err == nil {
-		fmt.Fprintln(s.Out, resultLine(res))
+		if res != nil {
+			results = append(results, resultDoc(res, err))
+		}
+		if err != nil {
+			if c.Output != "text" {
+				if jerr := writeDocs(s, c.Output, "ApplyResult", results); jerr != nil {
+					return jerr
+				}
+			}
+			return stopped(s, "apply", res, err)
+		}
+		if c.Output == "text" {
+			fmt.Fprintln(s.Out, resultLine(res))
+		}
 	}
-	if err != nil {
-		return stopped(s, "apply", res, err)
+	if c.Output != "text" {
+		if err := writeDocs(s, c.Output, "ApplyResult", results); err != nil {
+			return err
+		}
 	}
 	if c.Buildx {
-		return c.writeBuildx(ctx, s, t)
+		return c.writeBuildx(ctx, s, t, kube)
 	}
 	return nil
 }
 
+// renderInventories prints the objects of every inventory, as render does (--dry-run=client).
+func renderInventories(s streams, ff fileFlags, kube *kubeFlags, output string) error {
+	invs, err := loadInventories(ff, kube, s)
+	if err != nil {
+		return err
+	}
+	var objs []*unstructured.Unstructured
+	for _, inv := range invs {
+		objs = append(objs, inv.objs...)
+	}
+	if output == "json" {
+		return render.WriteJSON(s.Out, objs)
+	}
+	return render.WriteYAML(s.Out, objs)
+}
+
 // writeBuildx records the applied builders in buildx's store. buildx's kubernetes driver uses
 // the kubeconfig's current context, which the instance cannot name: a --context is only noted.
-func (c *applyCmd) writeBuildx(ctx context.Context, s streams, t *target) error {
+func (c *applyCmd) writeBuildx(ctx context.Context, s streams, t *target, kube *kubeFlags) error {
 	dir, err := c.dir()
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	if c.Context != "" {
-		s.printf("note: buildx will use the kubeconfig's current context, not --context %s\n", c.Context)
+	if kube.Context != "" {
+		s.printf("note: buildx will use the kubeconfig's current context, not --context %s\n", kube.Context)
 	}
-	kubeconfig := c.Kubeconfig
+	kubeconfig := kube.Kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = os.Getenv("KUBECONFIG")
 	}
-	written, err := writeBuildx(ctx, s, t.file, dir, "", kubeconfig)
-	if err != nil {
-		return err
-	}
-	for _, w := range written {
-		s.printf("buildx: %s\n", writtenLine(w))
+	for _, inv := range t.inventories {
+		written, err := writeBuildx(ctx, s, inv.file, dir, "", kubeconfig)
+		if err != nil {
+			return err
+		}
+		for _, w := range written {
+			s.printf("buildx: %s\n", writtenLine(w))
+		}
 	}
 	return nil
 }
@@ -168,13 +203,17 @@ func progressPrinter(s streams) func(apply.Event) {
 	}
 }
 
+// resultJSON is the ApplyResult (and DeleteResult) document: the plan it carried out and what
+// it did, every object as a diff.Ref like the plan's objects.
 type resultJSON struct {
-	Plan    json.RawMessage `json:"plan"`
-	InSync  bool            `json:"inSync"`
-	Applied []string        `json:"applied"`
-	Pruned  []string        `json:"pruned"`
-	PVCs    []string        `json:"prunedClaims"`
-	Ready   []string        `json:"ready"`
+	Name      string     `json:"name"`
+	Namespace string     `json:"namespace"`
+	Plan      any        `json:"plan"`
+	InSync    bool       `json:"inSync"`
+	Applied   []diff.Ref `json:"applied"`
+	Pruned    []diff.Ref `json:"pruned"`
+	PVCs      []diff.Ref `json:"prunedClaims"`
+	Ready     []diff.Ref `json:"ready"`
 	// NotReady are the workloads that did not roll out in time, with why.
 	NotReady []notReadyJSON `json:"notReady,omitempty"`
 	// StoppedWhile is the step a failed apply stopped in; nothing of a later step was done.
@@ -183,23 +222,17 @@ type resultJSON struct {
 }
 
 type notReadyJSON struct {
-	Object  string `json:"object"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Timeout string `json:"timeout"`
+	Object  diff.Ref `json:"object"`
+	Status  string   `json:"status"`
+	Message string   `json:"message"`
+	Timeout string   `json:"timeout"`
 }
 
-func writeResultJSON(s streams, r *apply.Result, applyErr error) error {
-	if r == nil {
-		return nil
-	}
-	var buf bytes.Buffer
-	if err := diff.WriteJSON(&buf, r.Plan); err != nil {
-		return err
-	}
-	out := resultJSON{Plan: buf.Bytes(), InSync: r.InSync(), Applied: []string{}, Pruned: refs(r.Pruned), PVCs: refs(r.PVCs), Ready: refs(r.Ready)}
+func resultDoc(r *apply.Result, applyErr error) resultJSON {
+	out := resultJSON{Name: r.Plan.Name, Namespace: r.Plan.Namespace, Plan: diff.Document(r.Plan), InSync: r.InSync(),
+		Applied: []diff.Ref{}, Pruned: refs(r.Pruned), PVCs: refs(r.PVCs), Ready: refs(r.Ready)}
 	for _, c := range r.Applied {
-		out.Applied = append(out.Applied, c.Ref.String())
+		out.Applied = append(out.Applied, c.Ref)
 	}
 	if applyErr != nil {
 		out.Error = applyErr.Error()
@@ -209,18 +242,16 @@ func writeResultJSON(s streams, r *apply.Result, applyErr error) error {
 	}
 	if we := (*apply.WaitError)(nil); errors.As(applyErr, &we) {
 		for _, f := range we.Failures {
-			out.NotReady = append(out.NotReady, notReadyJSON{Object: f.Ref.String(), Status: f.Status, Message: f.Message, Timeout: f.Timeout.String()})
+			out.NotReady = append(out.NotReady, notReadyJSON{Object: f.Ref, Status: f.Status, Message: f.Message, Timeout: f.Timeout.String()})
 		}
 	}
-	enc := json.NewEncoder(s.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }
 
-func refs(rs []diff.Ref) []string {
-	out := make([]string, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, r.String())
+// refs is rs, never nil, so that JSON shows [] rather than null.
+func refs(rs []diff.Ref) []diff.Ref {
+	if rs == nil {
+		return []diff.Ref{}
 	}
-	return out
+	return rs
 }

@@ -17,13 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/bkctl/bkctl/internal/testenv"
 )
-
-var env *testenv.Env
-
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // runCluster runs bkctl in-process against the cluster and returns its exit code and streams.
 func runCluster(t *testing.T, args ...string) (int, string, string) {
@@ -49,6 +43,7 @@ func writeBuilders(t *testing.T, ns, nodes string) string {
 const cliNode = "      - name: amd\n        nodeSelector: {kubernetes.io/arch: amd64}\n        replicas: 1\n        timeout: 30s\n"
 
 func TestPlanApplyExitCodes(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	kc := "--kubeconfig=" + env.Kubeconfig
@@ -83,6 +78,7 @@ func TestPlanApplyExitCodes(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	tests := map[string]struct {
@@ -132,6 +128,7 @@ current-context: c
 }
 
 func TestApplyBuildxWritesInstances(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	dir := t.TempDir()
@@ -171,6 +168,7 @@ func TestApplyBuildxWritesInstances(t *testing.T) {
 
 // TestMissingRBACNamesVerbAndResource runs plan as a service account that may do nothing.
 func TestMissingRBACNamesVerbAndResource(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/bkctl/bkctl/internal/buildxstore"
 	"github.com/bkctl/bkctl/internal/spec"
@@ -27,11 +27,10 @@ func (f buildxConfigFlag) dir() (string, error) {
 }
 
 type buildxWriteCmd struct {
-	File       string `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
-	Builder    string `help:"Write only this builder."`
-	Kubeconfig string `env:"KUBECONFIG" help:"Kubeconfig recorded in each node's endpoint, as buildx create records $KUBECONFIG (empty: buildx's default rules when it runs)."`
+	fileFlags
+	Builder string `help:"Write only this builder."`
 	buildxConfigFlag
-	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	outputFlag
 }
 
 func (c *buildxWriteCmd) Help() string {
@@ -41,7 +40,8 @@ it: the kubernetes driver, a node per bkctl node (same name, so buildx uses the 
 StatefulSet bkctl renders), its platforms, driver-opts (namespace, image, replicas, resources,
 storage, tolerations, ...), buildkitd flags and buildkitd.toml. Nothing is sent to a cluster;
 'docker buildx ls', 'docker buildx build --builder NAME' then use the builder bkctl applies.
-Writing the same file again changes nothing.
+Writing the same file again changes nothing. Each node's endpoint records --kubeconfig, else
+$KUBECONFIG, as buildx create records $KUBECONFIG (neither: buildx's default rules when it runs).
 
 Do not remove such a builder with 'docker buildx rm NAME': buildx's kubernetes driver then
 deletes the Deployments, StatefulSets and ConfigMaps bkctl manages. Use
@@ -53,8 +53,8 @@ Examples:
   BUILDX_CONFIG=/tmp/bx bkctl buildx write -f builders.yaml && BUILDX_CONFIG=/tmp/bx docker buildx ls`
 }
 
-func (c *buildxWriteCmd) Run(ctx context.Context, s streams) error {
-	f, err := loadFile(c.File, s)
+func (c *buildxWriteCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
+	invs, err := loadInventories(c.fileFlags, kube, s)
 	if err != nil {
 		return err
 	}
@@ -62,14 +62,29 @@ func (c *buildxWriteCmd) Run(ctx context.Context, s streams) error {
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	written, err := writeBuildx(ctx, s, f, dir, c.Builder, c.Kubeconfig)
-	if err != nil {
-		return err
+	kubeconfig := kube.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
 	}
-	if c.Output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"dir": dir, "builders": written})
+	var written []buildxstore.Written
+	for _, inv := range invs {
+		if len(invs) > 1 && c.Builder != "" && !slices.ContainsFunc(inv.file.Builders, func(b spec.Builder) bool { return b.Name == c.Builder }) {
+			continue
+		}
+		w, err := writeBuildx(ctx, s, inv.file, dir, c.Builder, kubeconfig)
+		if err != nil {
+			return err
+		}
+		written = append(written, w...)
+	}
+	if c.Builder != "" && len(written) == 0 {
+		return usageErr(fmt.Errorf("builder %q is in none of the files", c.Builder))
+	}
+	if c.Output != "text" {
+		return writeDoc(s, c.Output, "BuildxWriteResult", struct {
+			Dir      string                `json:"dir"`
+			Builders []buildxstore.Written `json:"builders"`
+		}{dir, written})
 	}
 	for _, w := range written {
 		if _, err := fmt.Fprintln(s.Out, writtenLine(w)); err != nil {

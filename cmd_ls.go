@@ -2,22 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/inspect"
 )
 
 // inspectFlags choose the builders that ls and status report and how long a pod may take.
 type inspectFlags struct {
-	clusterFlags
-	File      string        `short:"f" name:"filename" help:"Builders file whose builders to report (- reads stdin); without it, the builders bkctl manages in the cluster."`
-	Namespace string        `short:"n" name:"namespace" help:"Without -f: look only in this namespace (default: all namespaces)."`
-	Timeout   time.Duration `default:"5s" help:"How long each pod's buildkitd may take to answer; a pod that takes longer shows an error."`
-	Output    string        `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	Filenames     []string      `short:"f" name:"filename" placeholder:"FILE" help:"Builders file or directory whose builders to report (repeatable; - reads stdin); without it, the builders bkctl manages in the cluster."`
+	AllNamespaces bool          `short:"A" name:"all-namespaces" help:"Without -f: look in every namespace (default: -n, else the context's namespace)."`
+	Timeout       time.Duration `default:"5s" help:"How long each pod's buildkitd may take to answer; a pod that takes longer shows an error."`
+	outputFlag
 }
 
 type lsCmd struct {
@@ -35,70 +32,82 @@ cannot be reached in --timeout shows status "error" and the reason in its row, a
 command still succeeds.
 
 Without -f, lists the builders bkctl manages in the cluster (labels
-app.kubernetes.io/managed-by=bkctl and bkctl.dev/builder), in every namespace or in -n.
+app.kubernetes.io/managed-by=bkctl and bkctl.dev/builder) in -n, else the kubeconfig
+context's namespace; -A lists them in every namespace.
 
 Examples:
-  bkctl ls
+  bkctl ls -A
   bkctl ls -n buildkit
-  bkctl ls -f builders.yaml -o json | jq '.builders[].nodes[] | {name, readyReplicas}'`
+  bkctl ls -f builders.yaml -o json | jq '.items[].nodes[] | {name, readyReplicas}'`
 }
 
-func (c *lsCmd) Run(ctx context.Context, s streams) error {
-	bs, err := c.inspect(ctx, s, c.Builder, inspect.DefaultOptions())
+func (c *lsCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
+	bs, err := c.inspect(ctx, s, kube, c.Builder, inspect.DefaultOptions())
 	if err != nil {
 		return err
 	}
-	if c.Output == "json" {
-		return writeBuildersJSON(s, bs)
+	if c.Output != "text" {
+		return writeBuilderDocs(s, c.Output, "BuilderList", bs)
 	}
 	return inspect.WriteList(s.Out, bs, !c.NoTrunc)
 }
 
 // inspect finds the builders the flags select and asks their pods; the builder named builder
 // only, when it is set.
-func (f inspectFlags) inspect(ctx context.Context, s streams, builder string, opts inspect.Options) ([]inspect.Builder, error) {
-	if f.File != "" && f.Namespace != "" {
-		return nil, &exitCode{code: 1, err: errors.New("-n/--namespace selects builders in the cluster; with -f the file says where they are")}
+func (f inspectFlags) inspect(ctx context.Context, s streams, kube *kubeFlags, builder string, opts inspect.Options) ([]inspect.Builder, error) {
+	if len(f.Filenames) > 0 && f.AllNamespaces {
+		return nil, usageErr(errors.New("-A/--all-namespaces selects builders in the cluster; with -f the files say where they are"))
 	}
 	var targets []inspect.Target
-	if f.File != "" {
-		file, err := loadFile(f.File, s)
+	if len(f.Filenames) > 0 {
+		invs, err := loadInventories(fileFlags{Filenames: f.Filenames}, kube, s)
 		if err != nil {
 			return nil, err
 		}
-		if targets, err = inspect.FromFile(file, builder); err != nil {
-			return nil, &exitCode{code: 1, err: err}
+		for _, inv := range invs {
+			ts, err := inspect.FromFile(inv.file, builder)
+			if err != nil && len(invs) == 1 {
+				return nil, &exitCode{code: 1, err: err}
+			}
+			targets = append(targets, ts...)
+		}
+		if len(targets) == 0 {
+			return nil, &exitCode{code: 1, err: fmt.Errorf("builder %q is in none of the files", builder)}
 		}
 	}
-	cfg, err := apply.RESTConfig(apply.ClientOptions{Kubeconfig: f.Kubeconfig, Context: f.Context, WrapTransport: testWrapTransport})
+	cfg, err := kube.restConfig()
 	if err != nil {
-		return nil, &exitCode{code: 1, err: err}
+		return nil, err
 	}
 	in, err := inspect.New(cfg)
 	if err != nil {
 		return nil, &exitCode{code: 1, err: err}
 	}
-	if f.File == "" {
-		if targets, err = in.Discover(ctx, f.Namespace, builder); err != nil {
-			return nil, &exitCode{code: 1, err: err}
+	if len(f.Filenames) == 0 {
+		ns := ""
+		if !f.AllNamespaces {
+			if ns, _, err = kube.namespace(); err != nil {
+				return nil, err
+			}
+		}
+		if targets, err = in.Discover(ctx, ns, builder); err != nil {
+			return nil, &exitCode{code: 1, err: clusterErr(err, cfg.Host)}
 		}
 	}
 	opts.Timeout = f.Timeout
 	bs, err := in.Inspect(ctx, targets, opts)
 	if err != nil {
-		return nil, &exitCode{code: 1, err: err}
+		return nil, &exitCode{code: 1, err: clusterErr(err, cfg.Host)}
 	}
 	return bs, nil
 }
 
-func writeBuildersJSON(s streams, bs []inspect.Builder) error {
+// writeBuilderDocs prints the builders as a document of kind (BuilderList, BuilderStatus).
+func writeBuilderDocs(s streams, format, kind string, bs []inspect.Builder) error {
 	if bs == nil {
 		bs = []inspect.Builder{}
 	}
-	enc := json.NewEncoder(s.Out)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(map[string]any{"builders": bs}); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
-	return nil
+	return writeDoc(s, format, kind, struct {
+		Items []inspect.Builder `json:"items"`
+	}{bs})
 }

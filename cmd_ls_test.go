@@ -74,6 +74,7 @@ func summarize(b inspect.Builder) []nodeSummary {
 }
 
 func TestLsReportsReplicasAndWorkerPlatforms(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -161,6 +162,7 @@ func TestLsReportsReplicasAndWorkerPlatforms(t *testing.T) {
 }
 
 func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	applyFile(t, writeBuilders(t, ns, "      - name: amd\n        replicas: 0\n        nodeSelector: {kubernetes.io/arch: amd64}\n"))
@@ -186,6 +188,7 @@ func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
 }
 
 func TestStatusShowsLastBuild(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -272,6 +275,7 @@ func TestStatusShowsLastBuild(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	two := writeFile(t, t.TempDir(), "two.yaml", "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata: {name: x, namespace: "+ns+

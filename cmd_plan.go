@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -16,76 +15,73 @@ import (
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
-// clusterFlags select the cluster like kubectl; only the commands that talk to one have them.
-type clusterFlags struct {
-	Kubeconfig string `help:"Path to the kubeconfig file (default: KUBECONFIG, then ~/.kube/config)." type:"path"`
-	Context    string `name:"context" help:"The kubeconfig context to use."`
-}
-
 type planCmd struct {
-	clusterFlags
-	File     string `short:"f" name:"filename" required:"" help:"Builders file (- reads stdin)."`
-	Output   string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
-	ExitCode bool   `name:"exit-code" help:"Exit 2 when changes are pending, 0 when in sync (like terraform plan -detailed-exitcode)."`
+	fileFlags
+	outputFlag
+	ExitCode bool `name:"exit-code" help:"Exit 2 when changes are pending, 0 when in sync (like terraform plan -detailed-exitcode)."`
 }
 
 func (c *planCmd) Help() string {
-	return `Validates and renders the file, then asks the cluster what applying it would change:
+	return `Validates and renders the files, then asks the cluster what applying them would change:
 one server-side apply dry-run per object (field manager bkctl), compared with the live objects
 of the file's inventory; an object that bkctl's last apply (recorded in the inventory) proves
-unchanged, with no field taken or changed by anyone since, needs no dry-run. Prints a summary per builder node, the list of objects
-(+ create, ~ update, - prune, = unchanged, ! conflict) and unified diffs of the YAML.
-Drift (kubectl edit or scale) shows as an update; a field another applier owns shows as a
-conflict naming it. Nothing is written.
+unchanged, with no field taken or changed by anyone since, needs no dry-run. Prints a summary
+per builder node, the list of objects (+ create, ~ update, - prune, = unchanged, ! conflict)
+and unified diffs of the YAML. Drift (kubectl edit or scale) shows as an update; a field
+another applier owns shows as a conflict naming it. Nothing is written.
+
+Files that share a metadata.name are one inventory; each inventory gets its own plan.
 
 Exit status: 0 success, 1 error; with --exit-code, 2 when changes are pending.
 
 Examples:
-  bkctl plan -f builders.yaml
+  bkctl plan
   bkctl plan -f builders.yaml --exit-code --context prod
-  bkctl plan -f builders.yaml -o json | jq '.objects[] | select(.action != "unchanged")'`
+  bkctl plan -f ci/ -n buildkit
+  bkctl plan -o json | jq '.objects[] | select(.action != "unchanged")'`
 }
 
-func (c *planCmd) Run(ctx context.Context, s streams) error {
-	t, err := prepare(ctx, c.File, c.clusterFlags, s)
+func (c *planCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
+	t, err := prepare(c.fileFlags, kube, s)
 	if err != nil {
 		return err
 	}
-	p, err := t.manager.Plan(ctx, t.set, t.objs)
+	plans, err := t.plan(ctx)
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	if err := writePlan(s, p, c.Output); err != nil {
+	if err := writePlans(s, plans, c.Output); err != nil {
 		return err
 	}
-	if c.ExitCode && p.Pending() {
+	if c.ExitCode && pending(plans) {
 		return &exitCode{code: 2}
 	}
 	return nil
 }
 
-// target is a loaded and rendered builders file with a manager for its cluster.
+// target is a loaded and rendered fleet with a manager for its cluster.
 type target struct {
-	file    *spec.File
-	objs    []*unstructured.Unstructured
-	set     render.ApplySetRef
-	manager *apply.Manager
+	inventories []inventory
+	manager     *apply.Manager
 }
 
-// prepare validates and renders the file before it builds a client, so that an invalid file
+// inventory is one inventory of the fleet: its files gathered, rendered.
+type inventory struct {
+	file *spec.File
+	objs []*unstructured.Unstructured
+	set  render.ApplySetRef
+}
+
+// prepare validates and renders the files before it builds a client, so that an invalid file
 // never reaches a cluster.
-func prepare(_ context.Context, path string, cf clusterFlags, s streams) (*target, error) {
-	f, err := loadFile(path, s)
+func prepare(ff fileFlags, kube *kubeFlags, s streams) (*target, error) {
+	invs, err := loadInventories(ff, kube, s)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := render.Render(f)
+	cfg, err := kube.restConfig()
 	if err != nil {
-		return nil, &exitCode{code: 1, err: err}
-	}
-	cfg, err := apply.RESTConfig(apply.ClientOptions{Kubeconfig: cf.Kubeconfig, Context: cf.Context, WrapTransport: testWrapTransport})
-	if err != nil {
-		return nil, &exitCode{code: 1, err: err}
+		return nil, err
 	}
 	opts := apply.DefaultManagerOptions()
 	opts.Tooling = "bkctl/" + versionInfo().Version
@@ -93,19 +89,89 @@ func prepare(_ context.Context, path string, cf clusterFlags, s streams) (*targe
 	if err != nil {
 		return nil, &exitCode{code: 1, err: err}
 	}
-	return &target{file: f, objs: objs, set: render.ApplySet(f), manager: m}, nil
+	return &target{inventories: invs, manager: m}, nil
 }
 
-// testWrapTransport lets tests of package main count the requests a command sends.
-var testWrapTransport func(http.RoundTripper) http.RoundTripper
+// loadInventories loads the fleet, gives the files that name no namespace the one of -n or
+// of the kubeconfig context, and renders each inventory.
+func loadInventories(ff fileFlags, kube *kubeFlags, s streams) ([]inventory, error) {
+	fleet, err := ff.load(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := setNamespace(fleet, kube); err != nil {
+		return nil, err
+	}
+	invs := make([]inventory, 0, len(fleet))
+	for _, f := range fleet {
+		objs, err := render.Render(f)
+		if err != nil {
+			return nil, &exitCode{code: 1, err: err}
+		}
+		invs = append(invs, inventory{file: f, objs: objs, set: render.ApplySet(f)})
+	}
+	return invs, nil
+}
 
-func writePlan(s streams, p *diff.Plan, output string) error {
-	if output == "json" {
-		return diff.WriteJSON(s.Out, p)
+// setNamespace applies kubectl's rule for -n: it is the namespace of what names none, and an
+// object that names another one is an error rather than silently elsewhere.
+func setNamespace(fleet []*spec.File, kube *kubeFlags) error {
+	ns, explicit, err := kube.namespace()
+	if err != nil {
+		return err
+	}
+	for _, f := range fleet {
+		if explicit && !f.Metadata.DefaultNamespace && f.Metadata.Namespace != ns {
+			return usageErr(fmt.Errorf("%s: metadata.namespace is %q, but -n is %q (hint: drop -n, or make them agree)", f.Path, f.Metadata.Namespace, ns))
+		}
+		f.SetNamespace(ns)
+	}
+	return nil
+}
+
+// plan plans every inventory of the fleet.
+func (t *target) plan(ctx context.Context) ([]*diff.Plan, error) {
+	plans := make([]*diff.Plan, 0, len(t.inventories))
+	for _, inv := range t.inventories {
+		p, err := t.manager.Plan(ctx, inv.set, inv.objs)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+func pending(plans []*diff.Plan) bool {
+	for _, p := range plans {
+		if p.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// writePlans prints the plans: as text one after the other, as JSON or YAML a Plan (a PlanList
+// for several inventories).
+func writePlans(s streams, plans []*diff.Plan, output string) error {
+	if output != "text" {
+		docs := make([]any, 0, len(plans))
+		for _, p := range plans {
+			docs = append(docs, diff.Document(p))
+		}
+		return writeDocs(s, output, "Plan", docs)
 	}
 	opts := diff.DefaultTextOptions()
 	opts.Color = colorful(s)
-	return diff.WriteText(s.Out, p, opts)
+	for i, p := range plans {
+		if i > 0 {
+			fmt.Fprintln(s.Out)
+		}
+		if err := diff.WriteText(s.Out, p, opts); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // colorful reports whether stdout is a terminal and NO_COLOR is unset.
@@ -117,20 +183,18 @@ func colorful(s streams) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// timeouts returns each node's readiness timeout, by workload.
-func timeouts(f *spec.File) func(diff.Ref) time.Duration {
+// timeouts returns each node's readiness timeout, by workload, over every inventory.
+func timeouts(invs []inventory) func(diff.Ref) time.Duration {
 	byNode := map[[2]string]time.Duration{}
-	for _, b := range f.Builders {
-		ns := b.Namespace
-		if ns == "" {
-			ns = f.Metadata.Namespace
-		}
-		for i, n := range b.Nodes {
-			name := n.Name
-			if name == "" {
-				name = fmt.Sprintf("%s%d", b.Name, i)
+	for _, inv := range invs {
+		for _, b := range inv.file.Builders {
+			for i, n := range b.Nodes {
+				name := n.Name
+				if name == "" {
+					name = fmt.Sprintf("%s%d", b.Name, i)
+				}
+				byNode[[2]string{b.Namespace, name}] = n.Timeout
 			}
-			byNode[[2]string{ns, name}] = n.Timeout
 		}
 	}
 	return func(r diff.Ref) time.Duration {

@@ -13,7 +13,6 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
 	"github.com/bkctl/bkctl/internal/spec"
@@ -22,7 +21,7 @@ import (
 type runCmd struct {
 	Context      string   `arg:"" default:"." help:"Build context directory."`
 	File         string   `short:"f" name:"file" help:"Dockerfile (default: CONTEXT/Dockerfile)."`
-	BuildersFile string   `name:"builders-file" default:"builders.yaml" help:"Builders file that defines --builder (- reads stdin)."`
+	BuildersFile []string `name:"builders-file" default:"builders.yaml" placeholder:"FILE" help:"Builders file or directory that defines --builder (repeatable; - reads stdin)."`
 	Builder      string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
 	Platform     []string `name:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
 	Tag          []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
@@ -41,8 +40,6 @@ type runCmd struct {
 	Progress     string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet" default:"auto" help:"Progress output: auto, plain, tty, rawjson, quiet."`
 	BuildContext []string `name:"build-context" sep:"none" help:"Named context NAME=DIR|oci-layout://PATH@DIGEST|docker-image://REF."`
 	StickyKey    string   `name:"sticky-key" help:"Key of the pod choice on sticky nodes (default: the absolute context path, like buildx)."`
-	Kubeconfig   string   `name:"kubeconfig" help:"Path of the kubeconfig (default: $KUBECONFIG, ~/.kube/config)."`
-	KubeContext  string   `name:"context" help:"Kubeconfig context to use."`
 }
 
 func (c *runCmd) Help() string {
@@ -61,11 +58,15 @@ Examples:
   bkctl run -o type=oci,dest=app.tar --secret id=npm,src=$HOME/.npmrc .`
 }
 
-func (c *runCmd) Run(ctx context.Context, s streams) error {
-	f, err := loadFile(c.BuildersFile, s)
+func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
+	invs, err := loadInventories(fileFlags{Filenames: c.BuildersFile}, kube, s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &exitCode{code: 1, err: fmt.Errorf("%w (hint: --builders-file names the builders file; -f is the Dockerfile, as in buildx)", err)}
 	}
+	if err != nil {
+		return err
+	}
+	f, err := pickFile(invs, c.Builder)
 	if err != nil {
 		return err
 	}
@@ -80,9 +81,9 @@ func (c *runCmd) Run(ctx context.Context, s streams) error {
 	if c.Load {
 		return &exitCode{code: 1, err: fmt.Errorf("--load: %w", buildrun.ErrNoLoad)}
 	}
-	cfg, err := c.restConfig()
+	cfg, err := kube.restConfig()
 	if err != nil {
-		return &exitCode{code: 1, err: err}
+		return err
 	}
 	target, err := toBuilder(cfg, f, b)
 	if err != nil {
@@ -98,7 +99,7 @@ func (c *runCmd) Run(ctx context.Context, s streams) error {
 	}
 	res, err := buildrun.Build(ctx, target, opts)
 	if err != nil {
-		return &exitCode{code: 1, err: err}
+		return &exitCode{code: 1, err: clusterErr(err, cfg.Host)}
 	}
 	if c.MetadataFile != "" {
 		if err := writeMetadata(c.MetadataFile, b.Name, res); err != nil {
@@ -154,15 +155,22 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 	return o, nil
 }
 
-func (c *runCmd) restConfig() (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = c.Kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: c.KubeContext}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
+// pickFile returns the inventory that holds the builder named name, or the only one.
+func pickFile(invs []inventory, name string) (*spec.File, error) {
+	if len(invs) == 1 {
+		return invs[0].file, nil
 	}
-	return cfg, nil
+	if name == "" {
+		return nil, usageErr(fmt.Errorf("the builders files hold %d inventories (hint: choose a builder with --builder)", len(invs)))
+	}
+	for _, inv := range invs {
+		for _, b := range inv.file.Builders {
+			if b.Name == name {
+				return inv.file, nil
+			}
+		}
+	}
+	return nil, usageErr(fmt.Errorf("builder %q is in none of the builders files", name))
 }
 
 // pickBuilder returns the named builder, or the only one when name is empty.
@@ -185,9 +193,6 @@ func pickBuilder(f *spec.File, name string) (*spec.Builder, error) {
 // them.
 func toBuilder(cfg *rest.Config, f *spec.File, b *spec.Builder) (buildrun.Builder, error) {
 	ns := b.Namespace
-	if ns == "" {
-		ns = f.Metadata.Namespace
-	}
 	out := buildrun.Builder{Name: b.Name}
 	for i, n := range b.Nodes {
 		if n.Name == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,22 +12,23 @@ import (
 )
 
 type validateCmd struct {
-	Files  []string `short:"f" name:"filename" help:"Builders file to check (repeatable; - reads stdin)."`
-	Args   []string `arg:"" optional:"" name:"file" help:"More builders files (as pre-commit passes them)."`
-	Output string   `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	fileFlags
+	outputFlag
 }
 
 func (c *validateCmd) Help() string {
 	return `Checks each file in three layers — YAML syntax, the JSON Schema (unknown fields,
 types), and the rules that Kubernetes and buildx would enforce later (names, platforms,
 quantities, tolerations, buildkitd.toml, podTemplate patches) — and reports every problem as
-file:line:col: message. Nothing is sent to a cluster.
+file:line:col: message. The files are also checked as one fleet: a builder or node defined in
+two files is reported at both places. Nothing is sent to a cluster.
 
 Exit status: 0 when every file is valid, 1 when any is invalid or unreadable.
 
 Examples:
-  bkctl validate -f builders.yaml
+  bkctl validate
   bkctl validate ci/*.builders.yaml
+  bkctl validate -f ci/
   bkctl validate -o json -f builders.yaml | jq '.files[].errors'
   cat builders.yaml | bkctl validate -f -`
 }
@@ -41,6 +41,7 @@ type fileReport struct {
 	Nodes    int          `json:"nodes"`
 	Errors   []diagnostic `json:"errors"`
 	Warnings []diagnostic `json:"warnings"`
+	file     *spec.File
 }
 
 type diagnostic struct {
@@ -61,21 +62,23 @@ func toDiagnostics(ds []spec.Diagnostic) []diagnostic {
 }
 
 func (c *validateCmd) Run(s streams) error {
-	files := append(append([]string{}, c.Files...), c.Args...)
-	if len(files) == 0 {
-		return &exitCode{code: 1, err: errors.New("no file given (hint: bkctl validate -f builders.yaml)")}
+	files, err := c.paths()
+	if err != nil {
+		return usageErr(err)
 	}
 	reports := validateFiles(files, s.In)
+	checkFleet(reports)
 	invalid := 0
 	for _, r := range reports {
 		if !r.Valid {
 			invalid++
 		}
 	}
-	if c.Output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"valid": invalid == 0, "files": reports}); err != nil {
+	if c.Output != "text" {
+		if err := writeDoc(s, c.Output, "ValidationResult", struct {
+			Valid bool         `json:"valid"`
+			Files []fileReport `json:"files"`
+		}{invalid == 0, reports}); err != nil {
 			return err
 		}
 	} else {
@@ -126,13 +129,36 @@ func validateFile(path string, stdin io.Reader) fileReport {
 				return r
 			}
 		}
-		r.Valid = true
+		r.Valid, r.file = true, res.File
 		r.Builders = len(res.File.Builders)
 		for _, b := range res.File.Builders {
 			r.Nodes += len(b.Nodes)
 		}
 	}
 	return r
+}
+
+// checkFleet checks the valid files as one fleet (spec.Fleet): what two files both define is
+// an error in each of them.
+func checkFleet(reports []fileReport) {
+	var files []*spec.File
+	byPath := map[string]*fileReport{}
+	for i := range reports {
+		if r := &reports[i]; r.Valid {
+			files = append(files, r.file)
+			byPath[r.file.Path] = r
+		}
+	}
+	if len(files) < 2 {
+		return
+	}
+	_, diags := spec.Fleet(files)
+	for _, d := range toDiagnostics(diags) {
+		if r := byPath[d.File]; r != nil {
+			r.Errors = append(r.Errors, d)
+			r.Valid = false
+		}
+	}
 }
 
 func hasPodTemplate(f *spec.File) bool {

@@ -21,6 +21,7 @@ import (
 // buildx created, apply adopts buildx's objects (the same ones: same UIDs), the next plan is in
 // sync, and buildx still builds on them.
 func TestImportApplyPlanInSync(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	bx := t.TempDir()
@@ -103,6 +104,7 @@ func TestImportApplyPlanInSync(t *testing.T) {
 // buildx puts its labels driver-opt into the workload's immutable selector, bkctl selects by
 // app=<node> only. Plan refuses with a hint and nothing is touched.
 func TestImportedLabelsCannotBeAdopted(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	bx := t.TempDir()

@@ -17,20 +17,25 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// cli is the command tree; each command lives in its own cmd_<verb>.go.
+// cli is the command tree; each command lives in its own cmd_<verb>.go. The kube flags are
+// global, as kubectl's: they may stand before or after the command.
 type cli struct {
+	kubeFlags
+	ShowVersion kong.VersionFlag `name:"version" help:"Print the bkctl version and exit."`
+
 	Validate   validateCmd   `cmd:"" help:"Check builders files against the schema and the rules buildx and Kubernetes enforce."`
 	Render     renderCmd     `cmd:"" help:"Print the Kubernetes objects a builders file describes."`
 	Plan       planCmd       `cmd:"" help:"Show what apply would change in the cluster (server-side dry-run)."`
 	Apply      applyCmd      `cmd:"" help:"Apply a builders file: create, update, prune, wait until ready."`
 	Delete     deleteCmd     `cmd:"" help:"Delete everything a builders file's inventory holds."`
-	Run        runCmd        `cmd:"" help:"Build on a builder's pods, like docker buildx build."`
+	Run        runCmd        `cmd:"" aliases:"build" help:"Build on a builder's pods, like docker buildx build (alias: build)."`
 	Ls         lsCmd         `cmd:"" help:"List builders, their nodes and pods, with the platforms and versions their daemons report."`
 	Status     statusCmd     `cmd:"" help:"Show a builder's pods: readiness, restarts, age, cache size and last build."`
 	Import     importCmd     `cmd:"" help:"Print the builders.yaml of existing docker buildx kubernetes builders."`
 	Buildx     buildxCmd     `cmd:"" help:"Interoperate with docker buildx: write builders as buildx instances."`
 	Version    versionCmd    `cmd:"" help:"Print the bkctl version."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script."`
+	Help       helpCmd       `cmd:"" help:"Show help for bkctl or one of its commands."`
 }
 
 // streams are the process's standard streams, bound into every command's Run.
@@ -86,7 +91,8 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.Writers(s.Out, s.Err),
 		kong.Exit(func(c int) { exited, code = true, c; panic(exitPanic{}) }),
-		kong.Bind(s),
+		kong.Bind(s, &c.kubeFlags),
+		kong.Vars{"version": "bkctl " + versionInfo().Version},
 		kong.BindTo(ctx, (*context.Context)(nil)),
 	)
 	if err != nil {

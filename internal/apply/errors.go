@@ -111,29 +111,46 @@ func (m *Manager) clusterErr(err error, need string) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	if e := Explain(err, m.host, m.reached.Load()); e != err {
+		return e
+	}
+	switch {
+	case apierrors.IsForbidden(err) && rbacDenied.MatchString(err.Error()):
+		return fmt.Errorf("%w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", err, need)
+	case isImmutableSelector(err):
+		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: delete the workload, then apply to recreate it)", err)
+	}
+	return err
+}
+
+// Explain words the errors every command meets talking to a cluster the same way: an
+// unreachable server or one that did not answer in --request-timeout names the host, and
+// whether it answered earlier in this run (reached: then it is restarting or overloaded, not
+// misconfigured); refused credentials say so. Any other error is returned as it is.
+func Explain(err error, host string, reached bool) error {
 	var ue *url.Error
 	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) {
+	switch {
+	case err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable):
+		return err
+	case errors.As(err, &ue) || errors.As(err, &ne):
 		why := err
 		if ue != nil {
 			why = ue.Err // the object and verb are named by the caller: the URL would only repeat them
 		}
 		hint := "check --context, --kubeconfig and KUBECONFIG"
-		if m.reached.Load() {
+		switch {
+		case reached:
 			hint = "it answered earlier in this run, so it may be restarting or overloaded: try again once it answers"
+		case ue != nil && ue.Timeout() || ne != nil && ne.Timeout():
+			hint = "it accepted the connection but did not answer in --request-timeout; check that it is healthy, or raise --request-timeout"
 		}
-		return fmt.Errorf("%w at %s: %v (hint: %s)", ErrUnreachable, m.host, why, hint)
-	}
-	switch {
-	case apierrors.IsForbidden(err) && rbacDenied.MatchString(err.Error()):
-		return fmt.Errorf("%w (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", err, need)
+		return fmt.Errorf("%w at %s: %v (hint: %s)", ErrUnreachable, host, why, hint)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
-	case isImmutableSelector(err):
-		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: delete the workload, then apply to recreate it)", err)
 	}
 	return err
 }

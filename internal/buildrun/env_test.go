@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,9 +28,21 @@ import (
 	"github.com/bkctl/bkctl/internal/testenv"
 )
 
-var env *testenv.Env
+// The environment starts on the first test that needs it: go test -short runs the pure tests.
+var (
+	lazy    testenv.Lazy
+	env     *testenv.Env
+	envOnce sync.Once
+)
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy) }
+
+// needCluster starts the test environment, or attaches to it, before a test that uses env.
+func needCluster(t testing.TB) {
+	t.Helper()
+	e := lazy.Require(t)
+	envOnce.Do(func() { env = e })
+}
 
 // builderYAML is a builder "kube" with an amd64 node of amdReplicas pods and an arm64 node.
 func builderYAML(ns, loadbalance string, amdReplicas int) string {

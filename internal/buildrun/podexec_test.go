@@ -16,6 +16,7 @@ import (
 // Every protocol carries bytes both ways unchanged, a closed connection fails reads and writes
 // with net.ErrClosed, and the session's end reaches a blocked read.
 func TestPodExecProtocolsEchoAndClose(t *testing.T) {
+	needCluster(t)
 	ns := env.Namespace(t)
 	bld := applyBuilder(t, builderYAML(ns, "sticky", 1))
 	pe := bld.Nodes[0].Transport.(*buildrun.PodExec)
@@ -80,6 +81,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 
 // A protocol that does not exist fails the dial and names the protocols there are.
 func TestPodExecUnknownProtocol(t *testing.T) {
+	needCluster(t)
 	p, err := buildrun.NewPodExec(env.Config, "default", "amd")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ type jsonPlan struct {
 	Namespace string          `json:"namespace"`
 	Pending   bool            `json:"pending"`
 	Counts    jsonCounts      `json:"counts"`
-	Builders  []NodeSummary   `json:"builders"`
+	Nodes     []NodeSummary   `json:"nodes"`
 	Objects   []jsonChange    `json:"objects"`
 	Inventory InventoryChange `json:"inventory"`
 }
@@ -37,11 +37,19 @@ type jsonChange struct {
 
 // WriteJSON writes the plan as one indented JSON document; the same plan gives the same bytes.
 func WriteJSON(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(Document(p))
+}
+
+// Document returns the stable machine form of a plan, the body of `bkctl plan -o json`: its
+// counts, a summary per builder node and every object's change with its diff.
+func Document(p *Plan) any {
 	n := p.Count()
 	out := jsonPlan{
 		Name: p.Name, Namespace: p.Namespace, Pending: p.Pending(),
 		Counts:    jsonCounts{n[Create], n[Update], n[Prune], n[Unchanged], n[Conflict]},
-		Builders:  p.Summary(),
+		Nodes:     p.Summary(),
 		Objects:   make([]jsonChange, 0, len(p.Changes)),
 		Inventory: p.Inventory,
 	}
@@ -52,7 +60,5 @@ func WriteJSON(w io.Writer, p *Plan) error {
 		}
 		out.Objects = append(out.Objects, jc)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }

@@ -27,7 +27,7 @@ func (c *checker) file(raw *rawFile) *File {
 		Metadata:   Metadata{Name: raw.Metadata.Name, Namespace: raw.Metadata.Namespace},
 	}
 	if f.Metadata.Namespace == "" {
-		f.Metadata.Namespace = "default"
+		f.Metadata.Namespace, f.Metadata.DefaultNamespace = "default", true
 	}
 	c.dnsLabel([]string{"metadata", "name"}, raw.Metadata.Name)
 	c.dnsLabel([]string{"metadata", "namespace"}, raw.Metadata.Namespace)
@@ -69,7 +69,7 @@ func nameOrNode(t *tree, np []string) []string {
 func (c *checker) builder(bp []string, rb *rawBuilder, defaultNamespace string) Builder {
 	b := Builder{Name: rb.Name, Namespace: rb.Namespace, CreateNamespace: rb.CreateNamespace, Pos: c.t.at(bp...)}
 	if b.Namespace == "" {
-		b.Namespace = defaultNamespace
+		b.Namespace, b.DefaultNamespace = defaultNamespace, true
 	}
 	c.dnsLabel(append(bp, "name"), rb.Name)
 	c.dnsLabel(append(bp, "namespace"), rb.Namespace)

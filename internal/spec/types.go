@@ -35,6 +35,9 @@ type File struct {
 type Metadata struct {
 	Name      string
 	Namespace string
+	// DefaultNamespace is set when the file names no namespace: Namespace is then "default", or
+	// what File.SetNamespace gives (the -n flag or the kubeconfig context's namespace).
+	DefaultNamespace bool
 }
 
 // Builder is one buildx builder: a name and its nodes, all in one namespace.
@@ -46,6 +49,8 @@ type Builder struct {
 	Nodes           []Node
 	// Pos is where the builder is defined in the file.
 	Pos Pos
+	// DefaultNamespace is set when the builder took metadata.namespace as its own.
+	DefaultNamespace bool
 }
 
 // Node is one buildx node of a builder: one Deployment (or StatefulSet) of buildkitd pods.
