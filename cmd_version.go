@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -11,21 +10,20 @@ import (
 var version = ""
 
 type versionCmd struct {
-	Output string `short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
+	outputFlag
 }
 
 func (c *versionCmd) Help() string {
 	return `Examples:
   bkctl version
-  bkctl version -o json`
+  bkctl version -o json
+  bkctl --version`
 }
 
 func (c *versionCmd) Run(s streams) error {
 	v := versionInfo()
-	if c.Output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+	if c.Output != "text" {
+		return writeDoc(s, c.Output, "Version", v)
 	}
 	_, err := fmt.Fprintf(s.Out, "bkctl %s (%s, %s/%s)\n", v.Version, v.GoVersion, v.OS, v.Arch)
 	return err

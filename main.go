@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 		kong.BindTo(ctx, (*context.Context)(nil)),
 	)
 	if err != nil {
-		fmt.Fprintf(s.Err, "bkctl: %v\n", err)
+		fmt.Fprintf(s.Err, "Error: %v\n", err)
 		return 1
 	}
 	defer func() {
@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 	kongplete.Complete(parser)
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(s.Err, "bkctl: %v\n", err)
+		fmt.Fprintf(s.Err, "Error: %v\n", err)
 		cmd := "bkctl"
 		if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
 			cmd = pe.Context.Selected().FullPath()
