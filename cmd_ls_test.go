@@ -37,11 +37,17 @@ func applyFile(t *testing.T, file string) {
 
 func decodeBuilders(t *testing.T, out string) []inspect.Builder {
 	t.Helper()
-	var got struct{ Builders []inspect.Builder }
+	var got struct {
+		APIVersion, Kind string
+		Items            []inspect.Builder
+	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("decode %v:\n%s", err, out)
 	}
-	return got.Builders
+	if got.APIVersion != "bkctl/v1alpha1" || (got.Kind != "BuilderList" && got.Kind != "BuilderStatus") {
+		t.Fatalf("apiVersion %q kind %q, want bkctl/v1alpha1 BuilderList or BuilderStatus:\n%s", got.APIVersion, got.Kind, out)
+	}
+	return got.Items
 }
 
 // summary is what a test can know in advance about a node: no pod names, no times.
@@ -89,7 +95,7 @@ func TestLsReportsReplicasAndWorkerPlatforms(t *testing.T) {
 	for name, args := range map[string][]string{
 		"from the file":       {"ls", "-f", file, kc, "-o", "json"},
 		"by labels in -n":     {"ls", "-n", ns, kc, "-o", "json"},
-		"by labels anywhere":  {"ls", kc, "-o", "json", "--builder", "kube"},
+		"by labels anywhere":  {"ls", "-A", kc, "-o", "json", "--builder", "kube"},
 		"one builder of file": {"ls", "-f", file, "--builder", "kube", kc, "-o", "json"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -178,7 +184,7 @@ func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
 	if diff := cmp.Diff(want, summarize(decodeBuilders(t, out)[0])); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
 	}
-	if code, out, _ := runCluster(t, "ls", "-n", ns+"-none", kc, "-o", "json"); code != 0 || out != "{\n  \"builders\": []\n}\n" {
+	if code, out, _ := runCluster(t, "ls", "-n", ns+"-none", kc, "-o", "json"); code != 0 || out != "{\n  \"apiVersion\": \"bkctl/v1alpha1\",\n  \"kind\": \"BuilderList\",\n  \"items\": []\n}\n" {
 		t.Errorf("ls in an empty namespace = %d, %q", code, out)
 	}
 	code, _, errs = runCluster(t, "ls", "-f", file, "-n", ns, kc)
@@ -207,7 +213,7 @@ func TestStatusShowsLastBuild(t *testing.T) {
 	}
 	ref := buildRef(t, meta) // kube/amd/<ref>
 
-	code, out, errs = runCluster(t, "status", "--builder", "kube", "-n", ns, kc, "-o", "json")
+	code, out, errs = runCluster(t, "status", "kube", "-n", ns, kc, "-o", "json")
 	if code != 0 {
 		t.Fatalf("status = %d\n%s", code, errs)
 	}
@@ -284,8 +290,10 @@ func TestStatusErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no builder":             {[]string{"status", kc}, "status needs --builder NAME"},
-		"unknown builder":        {[]string{"status", "--builder", "nope", "-n", ns, kc}, `no builder "nope" managed by bkctl in namespace ` + ns},
+		"no builder":             {[]string{"status", kc}, "status needs a builder name: bkctl status NAME"},
+		"unknown builder":        {[]string{"status", "nope", "-n", ns, kc}, `no builder "nope" managed by bkctl in namespace ` + ns},
+		"context's namespace":    {[]string{"status", "nope", kc}, `no builder "nope" managed by bkctl in namespace default (hint: bkctl ls -A lists them all)`},
+		"two names":              {[]string{"status", "a", "--builder", "b", kc}, "status a --builder b: name one builder"},
 		"file with two builders": {[]string{"status", "-f", two, kc}, "defines 2 builders (hint: choose one with --builder)"},
 		"not in the file":        {[]string{"status", "-f", two, "--builder", "c", kc}, `builder "c" is not in ` + two},
 	}

@@ -46,8 +46,11 @@ func TestWaitTimeoutReportsEachNode(t *testing.T) {
 		t.Errorf("apply --timeout=2s -o json = %d, want 1\nstderr:\n%s", code, errs)
 	}
 	var res struct {
-		NotReady []struct{ Object, Status, Message, Timeout string }
-		Ready    []string
+		NotReady []struct {
+			Object                   struct{ Kind, Namespace, Name string }
+			Status, Message, Timeout string
+		}
+		Ready []struct{ Kind, Namespace, Name string }
 		Stopped  string `json:"stoppedWhile"`
 		Error    string
 	}
@@ -59,7 +62,7 @@ func TestWaitTimeoutReportsEachNode(t *testing.T) {
 	}
 	for i, name := range []string{"stuck1", "stuck2"} {
 		nr := res.NotReady[i]
-		if nr.Object != "Deployment/"+ns+"/"+name || nr.Timeout != "2s" || nr.Status != "InProgress" || !regexp.MustCompile(why).MatchString(nr.Message) {
+		if nr.Object.Kind != "Deployment" || nr.Object.Namespace != ns || nr.Object.Name != name || nr.Timeout != "2s" || nr.Status != "InProgress" || !regexp.MustCompile(why).MatchString(nr.Message) {
 			t.Errorf("notReady[%d] = %+v, want %s after --timeout 2s, InProgress, with why", i, nr, name)
 		}
 	}
