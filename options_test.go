@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -238,5 +241,61 @@ func TestParseRequestTimeout(t *testing.T) {
 		if _, err := parseRequestTimeout(in); err == nil {
 			t.Errorf("parseRequestTimeout(%q): no error", in)
 		}
+	}
+}
+
+// TestRequestTimeoutOnAHungServer: a server that accepts connections and never answers ends
+// every command with an error that names what it was doing, after --request-timeout, instead of
+// hanging until Ctrl-C.
+func TestRequestTimeoutOnAHungServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := "apiVersion: v1\nkind: Config\ncurrent-context: hung\nclusters:\n- name: c\n  cluster: {server: 'https://" + l.Addr().String() + "', insecure-skip-tls-verify: true}\n" +
+		"users:\n- name: u\n  user: {token: x}\ncontexts:\n- name: hung\n  context: {cluster: c, user: u}\n"
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, t.TempDir(), "b.yaml", builders("hung", "ns", "kube", "amd"))
+	for _, args := range [][]string{
+		{"plan", file},
+		{"apply", file},
+		{"delete", file},
+		{"ls"},
+		{"status", "kube"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			start := time.Now()
+			code, _, errs := runCLI(t, "", append(args, "--kubeconfig", kc, "--request-timeout=1s")...)
+			took := time.Since(start)
+			t.Logf("bkctl %s against a server that never answers: exit %d after %s\n%s", args[0], code, took.Round(time.Millisecond), errs)
+			if code != 1 || !strings.Contains(errs, "cannot reach the cluster at https://"+l.Addr().String()) ||
+				!strings.Contains(errs, "did not answer in --request-timeout") {
+				t.Errorf("exit %d, want 1 with a request-timeout error\n%s", code, errs)
+			}
+		})
 	}
 }

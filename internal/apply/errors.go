@@ -137,9 +137,13 @@ func Explain(err error, host string, reached bool) error {
 	case err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreachable):
 		return err
 	case errors.As(err, &ue) || errors.As(err, &ne):
-		why := err
+		why, step := err, ""
 		if ue != nil {
 			why = ue.Err // the object and verb are named by the caller: the URL would only repeat them
+			// What the caller wrapped around the request ("list Pods in ns: ") stays in front.
+			if msg := err.Error(); strings.HasSuffix(msg, ue.Error()) {
+				step = strings.TrimSuffix(msg, ue.Error())
+			}
 		}
 		hint := "check --context, --kubeconfig and KUBECONFIG"
 		switch {
@@ -148,7 +152,7 @@ func Explain(err error, host string, reached bool) error {
 		case ue != nil && ue.Timeout() || ne != nil && ne.Timeout():
 			hint = "it accepted the connection but did not answer in --request-timeout; check that it is healthy, or raise --request-timeout"
 		}
-		return fmt.Errorf("%w at %s: %v (hint: %s)", ErrUnreachable, host, why, hint)
+		return fmt.Errorf("%s%w at %s: %v (hint: %s)", step, ErrUnreachable, host, why, hint)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
 	}
