@@ -50,9 +50,9 @@ func TestWaitTimeoutReportsEachNode(t *testing.T) {
 			Object                   struct{ Kind, Namespace, Name string }
 			Status, Message, Timeout string
 		}
-		Ready []struct{ Kind, Namespace, Name string }
-		Stopped  string `json:"stoppedWhile"`
-		Error    string
+		Ready   []struct{ Kind, Namespace, Name string }
+		Stopped string `json:"stoppedWhile"`
+		Error   string
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
