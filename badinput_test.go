@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
+	"github.com/bkctl/bkctl/internal/golden"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of the tests that have them (testdata/bad/*.want)")
 
 // badDir holds the bad-input corpus: each <name>.yaml next to <name>.want, the exact stderr of
 // `bkctl validate testdata/bad/<name>.yaml`. The class is the name up to its first dash.
@@ -145,20 +143,7 @@ func TestBadInputValidate(t *testing.T) {
 			}
 			checkDiagnostics(t, c, stderr)
 			got := strings.ReplaceAll(stderr, tmp+string(filepath.Separator), "$TMP/")
-			golden := filepath.Join(badDir, c.name+".want")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (hint: go test -run TestBadInputValidate -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("stderr of validate %s differs from %s (-update rewrites it)\ngot:\n%s\nwant:\n%s", c.path, golden, got, want)
-			}
+			golden.Check(t, filepath.Join(badDir, c.name+".want"), []byte(got))
 		})
 	}
 	t.Logf("%d bad inputs tried (%d generated), in %d classes: %s", len(cases), len(generatedCases), len(classes), classCounts(classes))
@@ -188,7 +173,7 @@ func checkNoOrphanGoldens(t *testing.T, cases []badCase) {
 			t.Errorf("%s has no case (remove it, or add %s.yaml)", w, name)
 		}
 	}
-	if len(wants) != len(cases) && !*update {
+	if len(wants) != len(cases) && !golden.Update() {
 		t.Errorf("%d goldens for %d cases", len(wants), len(cases))
 	}
 }

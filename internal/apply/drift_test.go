@@ -3,7 +3,6 @@ package apply_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,27 +14,13 @@ import (
 
 	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/golden"
 )
 
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
+// checkGolden compares got with testdata/<name>, or rewrites it with -update.
+func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (hint: go test -run %s -update)", err, t.Name())
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", path, d)
-	}
+	golden.Check(t, filepath.Join("testdata", name), []byte(got))
 }
 
 func planText(t *testing.T, f *fixture, l loaded, p *diff.Plan) string {
@@ -62,7 +47,7 @@ func TestDriftIsShownAndReverted(t *testing.T) {
 	if c.Action != diff.Update || len(c.Drift) != 1 || c.Drift[0].Manager != "kubectl-edit" {
 		t.Fatalf("change = %s %+v, want an update with drift by kubectl-edit", c.Action, c.Drift)
 	}
-	golden(t, "plan-drift.txt", planText(t, f, l, p))
+	checkGolden(t, "plan-drift.txt", planText(t, f, l, p))
 
 	f.mustApply(l)
 	d, err := clientset(t).AppsV1().Deployments(f.ns).Get(ctx(t), "amd", metav1.GetOptions{})
@@ -100,7 +85,7 @@ func TestConflictWithAnotherApplier(t *testing.T) {
 	if !strings.Contains(text, `! conflict`) || !strings.Contains(text, `owned by "helm"`) {
 		t.Errorf("plan text does not show the conflict:\n%s", text)
 	}
-	golden(t, "plan-conflict.txt", text)
+	checkGolden(t, "plan-conflict.txt", text)
 
 	before := f.counter.mutating.Load()
 	_, err = f.apply(l, nil)

@@ -2,7 +2,6 @@ package apply_test
 
 import (
 	"context"
-	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,8 +20,6 @@ import (
 	"github.com/bkctl/bkctl/internal/spec"
 	"github.com/bkctl/bkctl/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 var env *testenv.Env
 

@@ -3,7 +3,6 @@ package buildxstore
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,11 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/bkctl/bkctl/internal/golden"
 	"github.com/bkctl/bkctl/internal/render"
 	"github.com/bkctl/bkctl/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/buildx")
 
 const (
 	goldenDir = "../../testdata/buildx"
@@ -285,18 +283,5 @@ func TestImportBuildxCreated(t *testing.T) {
 
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (hint: go test ./internal/buildxstore -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join(goldenDir, name), got)
 }

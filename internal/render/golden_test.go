@@ -2,18 +2,13 @@ package render
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/bkctl/bkctl/internal/golden"
 	"github.com/bkctl/bkctl/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/render")
 
 // goldenDir holds the goldens at the repository root, where testdata/render/README.md maps them
 // to buildx driver-opts.
@@ -190,20 +185,5 @@ func TestNoOrphanGoldens(t *testing.T) {
 
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (hint: go test ./internal/render -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	golden.Check(t, path, got)
 }
