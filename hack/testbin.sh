@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# testbin.sh builds the pinned binaries of the real test environment (TESTENV.md) from the tools
+# testbin.sh builds the pinned binaries of the real test environment (docs/testenv.md) from the tools
 # modules under hack/tools/ into a cache outside the clone, and points .testenv/bin at them.
 #
 # Each tools module is built into its own directory keyed by a hash of its go.mod, go.sum, the Go

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# testdeps.sh installs the Debian packages the real test environment runs (TESTENV.md) and fetches
+# testdeps.sh installs the Debian packages the real test environment runs (docs/testenv.md) and fetches
 # the arm64 busybox-static binary for the multi-platform base image. Idempotent and quiet when
 # everything is present: apt-get update runs only when something is missing.
 #

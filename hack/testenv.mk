@@ -1,4 +1,4 @@
-# testenv.mk: targets of the real local test environment (TESTENV.md), included by the Makefile.
+# testenv.mk: targets of the real local test environment (docs/testenv.md), included by the Makefile.
 #
 #   make testdeps      Debian packages + arm64 busybox (root; quiet when present)
 #   make testbin       pinned test binaries into the user cache, linked as .testenv/bin

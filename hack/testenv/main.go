@@ -1,4 +1,4 @@
-// Command testenv starts, describes and stops the real local test environment (TESTENV.md) for
+// Command testenv starts, describes and stops the real local test environment (docs/testenv.md) for
 // interactive use and for test runs that share one environment:
 //
 //	go run ./hack/testenv up     # start in the background; prints timings, then export lines

@@ -1,3 +1,3 @@
 // Package testenv runs the real local test environment (a Kubernetes control plane with kwok
-// nodes, a registry and one buildkitd per builder pod) for integration tests, see TESTENV.md.
+// nodes, a registry and one buildkitd per builder pod) for integration tests (docs/testenv.md).
 package testenv
