@@ -217,6 +217,7 @@ func TestConventions(t *testing.T) {
 		{"--request-timeout syntax", []string{"plan", a, "--request-timeout=soon"}, 1, `--request-timeout "soon": want a duration`},
 		{"unreachable ls", []string{"ls", "--request-timeout=2s"}, 1, "cannot reach the cluster at https://127.0.0.1:1"},
 		{"unreachable status", []string{"status", "kube", "--request-timeout=2s"}, 1, "cannot reach the cluster at https://127.0.0.1:1"},
+		{"unreachable build", []string{"build", "--builders-file", a, "--progress=quiet", dir}, 1, "cannot reach the cluster at https://127.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCLI(t, "", tc.args...)
@@ -297,5 +298,35 @@ func TestRequestTimeoutOnAHungServer(t *testing.T) {
 				t.Errorf("exit %d, want 1 with a request-timeout error\n%s", code, errs)
 			}
 		})
+	}
+}
+
+// TestNothingPointsOutside: the repository's files name no file outside it (its design and
+// test-environment documents live in docs/).
+func TestNothingPointsOutside(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", ".testenv", "bin", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, outside := range []string{"../shared", "TESTENV.md", "DESIGN.md", "STYLE.md"} {
+			if path != "options_test.go" && strings.Contains(string(data), outside) {
+				t.Errorf("%s names %s, which is not in the repository", path, outside)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
