@@ -17,6 +17,13 @@ type checker struct {
 	dir string
 	doc *yaml.Node
 	src []byte
+	// skip holds the values the schema found of the wrong type (see skipped).
+	skip map[string]bool
+	// skipObject holds the objects the schema found an unknown field in (see skipped).
+	skipObject map[string]bool
+	// reported holds the values the rules found an error in, so that a schema finding they
+	// explain better gives way (see schemaResult.add).
+	reported map[string]bool
 }
 
 func (c *checker) file(raw *rawFile) *File {

@@ -35,11 +35,7 @@ var (
 // fields checks the values of one node (or of a builder's defaults) where they are written.
 func (c *checker) fields(np []string, n *rawNode) {
 	sub := func(s ...string) []string { return append(np[:len(np):len(np)], s...) }
-	for i, p := range n.Platforms {
-		if msg := checkPlatform(p); msg != "" {
-			c.errorf(sub("platforms", strconv.Itoa(i)), "%s", msg)
-		}
-	}
+	c.platforms(sub("platforms"), n.Platforms)
 	if n.Image != "" {
 		if _, err := reference.ParseNormalizedNamed(n.Image); err != nil {
 			c.errorf(sub("image"), "invalid image reference %q: %v", n.Image, err)
@@ -117,10 +113,38 @@ func (c *checker) quantity(path []string, s string) {
 	q, err := parseQuantity(s)
 	switch {
 	case err != nil:
-		c.errorf(path, "invalid quantity %q (want e.g. 500m, 2, 1Gi, 512Mi)", s)
+		c.errorf(path, "invalid quantity %q (want e.g. 500m, 2, 1Gi, 512Mi)%s", s, quantityHint(s))
 	case q.Sign() < 0:
 		c.errorf(path, "quantity %q must not be negative", s)
 	}
+}
+
+// quantityHint suggests the quantity s probably means: without spaces ("100 m"), or with
+// Kubernetes' suffixes instead of byte units ("256MB", "1GiB").
+func quantityHint(s string) string {
+	if t := strings.Join(strings.Fields(s), ""); t != s {
+		if _, err := parseQuantity(t); err == nil {
+			return fmt.Sprintf(" (hint: no spaces: %s)", t)
+		}
+	}
+	num, ok := strings.CutSuffix(s, "B")
+	if !ok {
+		return ""
+	}
+	if _, err := parseQuantity(num); err == nil && strings.HasSuffix(num, "i") {
+		return fmt.Sprintf(" (hint: %s; Kubernetes writes no B)", num)
+	}
+	if prefix := strings.TrimRight(num, "kKMGTPE"); len(num)-len(prefix) == 1 {
+		unit := strings.ToUpper(num[len(prefix):])
+		if _, err := parseQuantity(prefix + unit + "i"); err == nil {
+			dec := num[len(prefix):]
+			if dec == "K" {
+				dec = "k"
+			}
+			return fmt.Sprintf(" (hint: %s%si for powers of 1024, %s%s for powers of 1000)", prefix, unit, prefix, dec)
+		}
+	}
+	return ""
 }
 
 func (c *checker) isDNSLabel(s string) string {
@@ -206,6 +230,9 @@ var (
 // checkPlatform returns why p is not an os/arch[/variant] platform, or "".
 func checkPlatform(p string) string {
 	if !platformRE.MatchString(p) {
+		if lower := strings.ToLower(p); lower != p && checkPlatform(lower) == "" {
+			return fmt.Sprintf("invalid platform %q (hint: platforms are lowercase: %s)", p, lower)
+		}
 		return fmt.Sprintf("invalid platform %q (want os/arch[/variant], e.g. linux/arm64 or linux/arm/v7)", p)
 	}
 	parts := strings.Split(p, "/")
@@ -222,6 +249,30 @@ func checkPlatform(p string) string {
 		}
 	}
 	return ""
+}
+
+// platforms checks each platform of one node (or of defaults), and that none is listed twice,
+// also under another spelling of the same platform (linux/arm64 and linux/arm64/v8): buildx
+// would publish it twice.
+func (c *checker) platforms(path []string, ps []string) {
+	seen := map[string]int{}
+	for i, p := range ps {
+		ip := append(path[:len(path):len(path)], strconv.Itoa(i))
+		if msg := checkPlatform(p); msg != "" {
+			c.errorf(ip, "%s", msg)
+			continue
+		}
+		norm := normalizePlatform(p)
+		j, dup := seen[norm]
+		switch {
+		case !dup:
+			seen[norm] = i
+		case ps[j] == p:
+			c.errorf(ip, "duplicate platform %s (also item %d, line %d)", p, j, c.t.at(append(path[:len(path):len(path)], strconv.Itoa(j))...).Line)
+		default:
+			c.errorf(ip, "platform %s is %s again (item %d, line %d); list each platform once", p, ps[j], j, c.t.at(append(path[:len(path):len(path)], strconv.Itoa(j))...).Line)
+		}
+	}
 }
 
 // normalizePlatform folds spellings that name the same platform (linux/arm64/v8 = linux/arm64),
@@ -241,6 +292,7 @@ func (c *checker) toml(path []string, cfg string) {
 	if err == nil {
 		return
 	}
+	c.reported[pathKey(path)] = true
 	pos := c.t.at(path...)
 	msg := err.Error()
 	if de, ok := err.(*toml.DecodeError); ok {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,20 +85,30 @@ func parse(name string, data []byte, ds *diagnostics) *File {
 		ds.errorf(t.valuePos[""], "", "must be a mapping with apiVersion, kind, metadata and builders")
 		return nil
 	}
-	if err := validateSchema(t, ds); err != nil {
+	sr, err := validateSchema(t)
+	if err != nil {
 		ds.errorf(start, "", "%v", err)
 		return nil
 	}
-	if ds.hasErrors() {
-		return nil
-	}
+	// Every layer runs: the rules check whatever decoded, so one run reports every problem. A
+	// value of the wrong type decodes to its zero value, and the schema has said why.
 	var raw rawFile
 	if err := doc.Decode(&raw); err != nil {
-		ds.list = append(ds.list, yamlError(name, err))
-		return nil
+		// The tree and the schema have reported what yaml.v3 refuses (a merge key that
+		// references a scalar, a duplicate key), unless the file reached an unusual corner.
+		if len(sr.findings) == 0 && !ds.hasErrors() {
+			ds.list = append(ds.list, yamlError(name, err))
+		}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			sr.add(ds, nil)
+			return nil
+		}
 	}
-	c := &checker{t: t, ds: ds, dir: baseDir(name), doc: doc, src: data}
-	return c.file(&raw)
+	c := &checker{t: t, ds: ds, dir: baseDir(name), doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn, reported: map[string]bool{}}
+	f := c.file(&raw)
+	sr.add(ds, c.reported)
+	return f
 }
 
 func baseDir(name string) string {
@@ -160,14 +171,59 @@ func lookup(doc *yaml.Node, path []string) *yaml.Node {
 	return n
 }
 
+// value returns the value at path, or nil.
+func (t *tree) value(path []string) any {
+	v := t.root
+	for _, seg := range path {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// skipped tells whether the schema found the value at path, or one above it, of the wrong type,
+// enum or const: a rule about it would only say the same again.
+func (c *checker) skipped(path []string) bool {
+	if c.skipObject[pathKey(path)] {
+		return true
+	}
+	for i := len(path); i >= 0; i-- {
+		if c.skip[pathKey(path[:i])] {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *checker) errorf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
+	c.reported[pathKey(path)] = true
 	c.ds.errorf(c.t.at(path...), fieldPath(path), format, args...)
 }
 
 func (c *checker) warnf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
 	c.ds.warnf(c.t.at(path...), fieldPath(path), format, args...)
 }
 
 func (c *checker) keyErrorf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
+	c.reported[pathKey(path)] = true
 	c.ds.errorf(c.t.keyAt(path...), fieldPath(path), format, args...)
 }

@@ -161,6 +161,33 @@ func TestValidationRules(t *testing.T) {
 			want: []string{`6:8: alias *e expands the document to more than 200000 values (each use of an alias counts its anchor's values again)`}},
 		{name: "deep nesting", raw: true, src: header + "  - name: kube\n    nodes: [{podTemplate: " + strings.Repeat("{a: ", 100) + "1" + strings.Repeat("}", 100) + "}]\n",
 			want: []string{`6:267: document is nested more than 64 levels deep`}},
+		{name: "string for a list", src: "  - name: kube\n    nodes: [{platforms: \"linux/amd64,linux/arm64\"}]\n",
+			want: []string{`6:25: builders[0].nodes[0].platforms: must be array, not string (hint: write a list, one item per value: [linux/amd64, linux/arm64])`}},
+		{name: "string for a list, space separated", src: "  - name: kube\n    nodes: [{buildkitd: {flags: --debug --oci-worker-gc}}]\n",
+			want: []string{`6:33: builders[0].nodes[0].buildkitd.flags: must be array, not string (hint: write a list, one item per value: [--debug, --oci-worker-gc])`}},
+		{name: "node field on the builder", src: "  - name: kube\n    replicas: 2\n    nodes: [{}]\n",
+			want: []string{`6:5: builders[0]: unknown field "replicas" (hint: replicas is a node field: set it on each node under nodes, or once for all nodes under defaults)`}},
+		{name: "uppercase platform", src: "  - name: kube\n    nodes: [{platforms: [Linux/AMD64]}]\n",
+			want: []string{`6:26: builders[0].nodes[0].platforms[0]: invalid platform "Linux/AMD64" (hint: platforms are lowercase: linux/amd64)`}},
+		{name: "duplicate platform", src: "  - name: kube\n    nodes: [{platforms: [linux/amd64, linux/amd64]}]\n",
+			want: []string{`6:39: builders[0].nodes[0].platforms[1]: duplicate platform linux/amd64 (also item 0, line 6)`}},
+		{name: "duplicate platform in defaults", src: "  - name: kube\n    defaults: {platforms: [linux/arm64, linux/arm64/v8]}\n    nodes: [{}]\n",
+			want: []string{`6:41: builders[0].defaults.platforms[1]: platform linux/arm64/v8 is linux/arm64 again (item 0, line 6); list each platform once`}},
+		{name: "quantity with a space", src: "  - name: kube\n    nodes: [{resources: {requests: {cpu: 100 m}}}]\n",
+			want: []string{`6:42: builders[0].nodes[0].resources.requests.cpu: invalid quantity "100 m" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: no spaces: 100m)`}},
+		{name: "quantity in bytes", src: "  - name: kube\n    nodes: [{storage: {memory: 256MB}}]\n",
+			want: []string{`6:32: builders[0].nodes[0].storage.memory: invalid quantity "256MB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 256Mi for powers of 1024, 256M for powers of 1000)`}},
+		{name: "quantity in binary bytes", src: "  - name: kube\n    nodes: [{storage: {memory: 1GiB}}]\n",
+			want: []string{`6:32: builders[0].nodes[0].storage.memory: invalid quantity "1GiB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 1Gi; Kubernetes writes no B)`}},
+		{name: "missing key is not also an invalid key", src: "  - name: kube\n    nodes: [{env: [{name: A, valueFrom: {secretKeyRef: {name: s}}}]}]\n",
+			want: []string{`6:56: builders[0].nodes[0].env[0].valueFrom.secretKeyRef: missing required field "key"`}},
+		{name: "wrong type is not also a rule error", src: "  - name: kube\n    nodes: [{timeout: 5}]\n",
+			want: []string{`6:23: builders[0].nodes[0].timeout: must be string, not number`}},
+		{name: "rules run beside a duplicate key", src: "  - name: kube\n    nodes: [{platforms: [linux/amd46]}]\n    name: kube\n",
+			want: []string{
+				`6:26: builders[0].nodes[0].platforms[0]: unknown architecture "amd46" in platform "linux/amd46" (did you mean "amd64"?)`,
+				`7:5: builders[0].name: duplicate key "name"`,
+			}},
 		{name: "merge keys work", src: "  - name: kube\n    nodes:\n      - &base {replicas: 2, name: a}\n      - {<<: *base, name: b}\n"},
 	}
 	for _, tt := range tests {
@@ -177,6 +204,33 @@ func TestValidationRules(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEveryLayerInOnePass: a file with errors in every layer reports all of them at once (the
+// schema's and the rules'), each at its line and column.
+func TestEveryLayerInOnePass(t *testing.T) {
+	src := `apiVersion: bkctl/v1
+kind: Builders
+metadata: {name: ci, namespace: buildkit}
+builders:
+  - name: kube
+    nodes:
+      - replicas: two
+        platforms: [linux/amd46]
+        resources:
+          requests: {cpu: 100 m, memory: 256MB}
+`
+	errs, _ := parseErrors(t, src)
+	want := []string{
+		`1:13: apiVersion: must be "bkctl/v1alpha1" (got "bkctl/v1")`,
+		`7:19: builders[0].nodes[0].replicas: must be integer, not string`,
+		`8:21: builders[0].nodes[0].platforms[0]: unknown architecture "amd46" in platform "linux/amd46" (did you mean "amd64"?)`,
+		`10:27: builders[0].nodes[0].resources.requests.cpu: invalid quantity "100 m" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: no spaces: 100m)`,
+		`10:42: builders[0].nodes[0].resources.requests.memory: invalid quantity "256MB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 256Mi for powers of 1024, 256M for powers of 1000)`,
+	}
+	if diff := cmp.Diff(want, errs); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
 
@@ -201,7 +255,7 @@ func aliasBomb() string {
 
 func TestTooManyErrors(t *testing.T) {
 	errs, _ := parseErrors(t, header+"  - name: kube\n    nodes: [{}]\n"+strings.Repeat("x: 1\n", 500))
-	if len(errs) != 101 || errs[100] != "108:1: too many errors: 399 more not shown" {
+	if len(errs) != 101 || errs[100] != "107:1: too many errors: 400 more not shown" {
 		t.Errorf("got %d errors, last %q", len(errs), errs[len(errs)-1])
 	}
 }
