@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -317,14 +316,14 @@ func (c *checker) indent(line int) int {
 	return len(l) - len(strings.TrimLeft(l, " "))
 }
 
-// configFile reads a buildkitd.toml named relative to the builders file, and checks it parses.
+// configFile reads a buildkitd.toml named relative to the builders file, within the load
+// restrictions, and checks it parses.
 func (c *checker) configFile(path []string, name string) (resolved, content string) {
-	resolved = name
-	if !filepath.IsAbs(name) {
-		resolved = filepath.Join(c.dir, name)
-	}
-	data, err := readLimited(resolved)
+	resolved, data, ref, err := c.readNamed(name)
 	switch {
+	case ref != nil:
+		c.errorf(path, "buildkitd config %s is not loaded: %s (load restrictor %s; %s allows any file)", name, ref.why, LoadRestrictionsRootOnly, LoadRestrictionsNone)
+		return resolved, ""
 	case os.IsNotExist(err):
 		c.errorf(path, "buildkitd config %s does not exist (paths are relative to the builders file)", resolved)
 		return resolved, ""

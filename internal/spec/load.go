@@ -18,9 +18,15 @@ type Result struct {
 	Warnings []Diagnostic
 }
 
-// Load reads and validates the builders file at path ("-" reads stdin from r).
-// An invalid file returns an *Error holding every problem found, sorted by position.
+// Load reads and validates the builders file at path ("-" reads stdin from r) with the
+// DefaultOptions. An invalid file returns an *Error holding every problem found, sorted by
+// position.
 func Load(path string, stdin io.Reader) (Result, error) {
+	return LoadWith(path, stdin, DefaultOptions())
+}
+
+// LoadWith is Load with opts.
+func LoadWith(path string, stdin io.Reader, opts Options) (Result, error) {
 	var data []byte
 	var err error
 	if path == "-" {
@@ -31,7 +37,7 @@ func Load(path string, stdin io.Reader) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, opts)
 }
 
 // readLimited reads at most MaxFileSize+1 bytes, so a huge file costs no more memory than that.
@@ -48,10 +54,15 @@ func readLimited(path string) ([]byte, error) {
 const maxErrors = 100
 
 // Parse validates data as the builders file named name (used in positions and to resolve
-// configFile paths) and returns it with defaults applied.
+// configFile paths; "-" is stdin) with the DefaultOptions, and returns it with defaults applied.
 func Parse(name string, data []byte) (Result, error) {
+	return ParseWith(name, data, DefaultOptions())
+}
+
+// ParseWith is Parse with opts.
+func ParseWith(name string, data []byte, opts Options) (Result, error) {
 	ds := &diagnostics{}
-	file := parse(name, data, ds)
+	file := parse(name, data, opts, ds)
 	errs, warns := ds.split()
 	if len(errs) > maxErrors {
 		more := len(errs) - maxErrors
@@ -63,7 +74,7 @@ func Parse(name string, data []byte) (Result, error) {
 	return Result{File: file, Warnings: warns}, nil
 }
 
-func parse(name string, data []byte, ds *diagnostics) *File {
+func parse(name string, data []byte, opts Options, ds *diagnostics) *File {
 	start := Pos{File: name, Line: 1, Col: 1}
 	switch {
 	case len(data) > MaxFileSize:
@@ -105,7 +116,7 @@ func parse(name string, data []byte, ds *diagnostics) *File {
 			return nil
 		}
 	}
-	c := &checker{t: t, ds: ds, dir: baseDir(name), doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn, reported: map[string]bool{}}
+	c := &checker{t: t, ds: ds, dir: baseDir(name), stdin: name == "-", restrict: opts.LoadRestrictions != LoadRestrictionsNone, doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn, reported: map[string]bool{}}
 	f := c.file(&raw)
 	sr.add(ds, c.reported)
 	return f

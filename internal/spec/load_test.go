@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 )
 
 // header is prepended to the builders of each case; cases count lines from its end (line 5).
@@ -197,10 +198,10 @@ func TestValidationRules(t *testing.T) {
 				src = header + src
 			}
 			errs, warns := parseErrors(t, src)
-			if diff := cmp.Diff(tt.want, errs); diff != "" {
+			if diff := gocmp.Diff(tt.want, errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.warns, warns); diff != "" {
+			if diff := gocmp.Diff(tt.warns, warns); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
@@ -229,7 +230,7 @@ builders:
 		`10:27: builders[0].nodes[0].resources.requests.cpu: invalid quantity "100 m" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: no spaces: 100m)`,
 		`10:42: builders[0].nodes[0].resources.requests.memory: invalid quantity "256MB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 256Mi for powers of 1024, 256M for powers of 1000)`,
 	}
-	if diff := cmp.Diff(want, errs); diff != "" {
+	if diff := gocmp.Diff(want, errs); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
@@ -319,7 +320,7 @@ func TestDefaults(t *testing.T) {
 		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
 		PodTemplateFields: []string{"builders[0].defaults.podTemplate"},
 	}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
 	}
 }
@@ -345,5 +346,94 @@ func TestConfigFile(t *testing.T) {
 	want := filepath.Join(dir, "bad.toml") + ":2:12: invalid buildkitd.toml: expected ']' to close table name (used by builders[0].nodes[0].buildkitd.configFile at " + path + ":6:38)"
 	if err == nil || err.Error() != want {
 		t.Errorf("bad config file: got %v\nwant %s", err, want)
+	}
+}
+
+// TestLoadRestrictions: with LoadRestrictionsRootOnly (the default) buildkitd.configFile is read
+// only from inside the builders file's directory tree, symlinks resolved; a parent path, an
+// absolute path and a symlink that points out are refused with the field, the position and the
+// path. LoadRestrictionsNone reads them all.
+func TestLoadRestrictions(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "repo")
+	for _, d := range []string{"nested", "other"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"repo/in.toml", "repo/nested/deep.toml", "outside.toml"} {
+		if err := os.WriteFile(filepath.Join(top, f), []byte("debug = true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"repo/link-out.toml": "../outside.toml", "repo/link-in.toml": "nested/deep.toml", "repo/other/dir-out": "../.."} {
+		if err := os.Symlink(target, filepath.Join(top, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(top, "outside.toml")
+	file := filepath.Join(dir, "builders.yaml")
+	const pos = ":6:38: builders[0].nodes[0].buildkitd.configFile: buildkitd config "
+	refused := func(name, why string) string {
+		return file + pos + name + " is not loaded: " + why + " (load restrictor LoadRestrictionsRootOnly; LoadRestrictionsNone allows any file)"
+	}
+	tests := []struct {
+		name, configFile string
+		file             string // the builders file's name, default file
+		want             string // the error with LoadRestrictionsRootOnly, "" when it loads
+	}{
+		{name: "inside", configFile: "in.toml"},
+		{name: "below", configFile: "nested/deep.toml"},
+		{name: "down and up again", configFile: "nested/../in.toml"},
+		{name: "symlink inside", configFile: "link-in.toml"},
+		{name: "parent", configFile: "../outside.toml", want: refused("../outside.toml", "it leads outside the builders file's directory "+dir)},
+		{name: "absolute", configFile: outside, want: refused(outside, "an absolute path is outside the builders file's directory "+dir)},
+		{name: "symlink out", configFile: "link-out.toml", want: refused("link-out.toml", "through a symlink it leads to ../outside.toml, outside the builders file's directory "+dir)},
+		{name: "through a directory symlink", configFile: "other/dir-out/outside.toml", want: refused("other/dir-out/outside.toml", "through a symlink it leads to ../outside.toml, outside the builders file's directory "+dir)},
+		{name: "stdin", configFile: "in.toml", file: "-",
+			want: "-" + pos + "in.toml is not loaded: the builders file comes from stdin, which has no directory to hold it (hint: pass the builders file by name, or inline the TOML as buildkitd.config) (load restrictor LoadRestrictionsRootOnly; LoadRestrictionsNone allows any file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := cmp.Or(tt.file, file)
+			if name == "-" {
+				t.Chdir(dir) // LoadRestrictionsNone resolves stdin's paths against the working directory
+			}
+			src := []byte(header + "  - name: kube\n    nodes: [{buildkitd: {configFile: \"" + tt.configFile + "\"}}]\n")
+			_, err := Parse(name, src)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("LoadRestrictionsRootOnly:\n got %s\nwant %s", got, tt.want)
+			}
+			res, err := ParseWith(name, src, Options{LoadRestrictions: LoadRestrictionsNone})
+			if err != nil {
+				t.Fatalf("LoadRestrictionsNone: %v", err)
+			}
+			if c := res.File.Builders[0].Nodes[0].Buildkitd.Config; c != "debug = true\n" {
+				t.Errorf("LoadRestrictionsNone read %q", c)
+			}
+		})
+	}
+}
+
+func TestLoadRestrictionsFlagValues(t *testing.T) {
+	for in, want := range map[string]LoadRestrictions{
+		"LoadRestrictionsRootOnly": LoadRestrictionsRootOnly, "LoadRestrictionsNone": LoadRestrictionsNone,
+		"rootOnly": LoadRestrictionsRootOnly, "none": LoadRestrictionsNone,
+	} {
+		var got LoadRestrictions
+		if err := got.UnmarshalText([]byte(in)); err != nil || got != want {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	var r LoadRestrictions
+	if err := r.UnmarshalText([]byte("everything")); err == nil {
+		t.Error(`UnmarshalText("everything") accepted`)
+	}
+	if DefaultOptions().LoadRestrictions != LoadRestrictionsRootOnly {
+		t.Errorf("default %v, want LoadRestrictionsRootOnly", DefaultOptions().LoadRestrictions)
 	}
 }
