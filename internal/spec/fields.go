@@ -106,7 +106,14 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func parseQuantity(s string) (resource.Quantity, error) { return resource.ParseQuantity(s) }
+// parseQuantity parses a Kubernetes quantity. Kubernetes reads a suffix alone ("m", "Gi") as
+// zero; a builders file that writes one means something else, so it is refused.
+func parseQuantity(s string) (resource.Quantity, error) {
+	if !strings.ContainsAny(s, "0123456789") {
+		return resource.Quantity{}, resource.ErrFormatWrong
+	}
+	return resource.ParseQuantity(s)
+}
 
 func (c *checker) quantity(path []string, s string) {
 	q, err := parseQuantity(s)
