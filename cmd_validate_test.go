@@ -129,3 +129,15 @@ func TestValidateExamples(t *testing.T) {
 		t.Errorf("validate examples/*.yaml: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
+
+// TestSchemaCommand: bkctl schema prints the embedded schema, byte for byte, as JSON.
+func TestSchemaCommand(t *testing.T) {
+	code, out, errs := runCLI(t, "", "schema")
+	want, err := os.ReadFile("schema/builders.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || errs != "" || out != string(want) || !json.Valid([]byte(out)) {
+		t.Errorf("schema: exit %d, stderr %q, %d bytes, want the %d of schema/builders.schema.json", code, errs, len(out), len(want))
+	}
+}
