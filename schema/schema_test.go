@@ -209,3 +209,23 @@ func keys(m map[string]any) []string {
 	slices.Sort(out)
 	return out
 }
+
+// BenchmarkCompile measures what the first validation in a process pays to compile the schema
+// (spec compiles it once, lazily).
+func BenchmarkCompile(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.JSON))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := jsonschema.NewCompiler()
+		c.DefaultDraft(jsonschema.Draft7)
+		if err := c.AddResource(schema.URL, doc); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Compile(schema.URL); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
