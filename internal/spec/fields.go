@@ -298,7 +298,7 @@ func (c *checker) toml(path []string, cfg string) {
 	if err == nil {
 		return
 	}
-	c.reported[pathKey(path)] = true
+	c.report(path)
 	pos := c.t.at(path...)
 	msg := err.Error()
 	if de, ok := err.(*toml.DecodeError); ok {

@@ -116,7 +116,7 @@ func parse(name string, data []byte, opts Options, ds *diagnostics) *File {
 			return nil
 		}
 	}
-	c := &checker{t: t, ds: ds, dir: baseDir(name), stdin: name == "-", restrict: opts.LoadRestrictions != LoadRestrictionsNone, doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn, reported: map[string]bool{}}
+	c := &checker{t: t, ds: ds, dir: baseDir(name), stdin: name == "-", restrict: opts.LoadRestrictions != LoadRestrictionsNone, doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn}
 	f := c.file(&raw)
 	sr.add(ds, c.reported)
 	return f
@@ -216,11 +216,19 @@ func (c *checker) skipped(path []string) bool {
 	return false
 }
 
+// report records that a rule found an error in the value at path.
+func (c *checker) report(path []string) {
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	c.reported[pathKey(path)] = true
+}
+
 func (c *checker) errorf(path []string, format string, args ...any) {
 	if c.skipped(path) {
 		return
 	}
-	c.reported[pathKey(path)] = true
+	c.report(path)
 	c.ds.errorf(c.t.at(path...), fieldPath(path), format, args...)
 }
 
@@ -235,6 +243,6 @@ func (c *checker) keyErrorf(path []string, format string, args ...any) {
 	if c.skipped(path) {
 		return
 	}
-	c.reported[pathKey(path)] = true
+	c.report(path)
 	c.ds.errorf(c.t.keyAt(path...), fieldPath(path), format, args...)
 }

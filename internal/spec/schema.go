@@ -72,11 +72,12 @@ func validateSchema(t *tree) (*schemaResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &schemaResult{wrongValue: map[string]bool{}, unknownIn: map[string]bool{}}
+	r := &schemaResult{}
 	err = cs.schema.Validate(t.root)
 	if err == nil {
 		return r, nil
 	}
+	r.wrongValue, r.unknownIn = map[string]bool{}, map[string]bool{}
 	ve, ok := err.(*jsonschema.ValidationError)
 	if !ok {
 		return nil, fmt.Errorf("validate against schema: %w", err)
