@@ -298,6 +298,9 @@ func (c *checker) toml(path []string, cfg string) {
 	if err == nil {
 		return
 	}
+	if c.skipped(path) {
+		return
+	}
 	c.report(path)
 	pos := c.t.at(path...)
 	msg := err.Error()

@@ -189,6 +189,10 @@ func TestValidationRules(t *testing.T) {
 				`6:26: builders[0].nodes[0].platforms[0]: unknown architecture "amd46" in platform "linux/amd46" (did you mean "amd64"?)`,
 				`7:5: builders[0].name: duplicate key "name"`,
 			}},
+		{name: "no list hint for a list of objects", src: "  - name: kube\n    nodes: x\n",
+			want: []string{`6:12: builders[0].nodes: must be array, not string`}},
+		{name: "inline config of the wrong type is not parsed as TOML", src: "  - name: kube\n    nodes: [{buildkitd: {config: 5}}]\n",
+			want: []string{`6:34: builders[0].nodes[0].buildkitd.config: must be string, not number`}},
 		{name: "merge keys work", src: "  - name: kube\n    nodes:\n      - &base {replicas: 2, name: a}\n      - {<<: *base, name: b}\n"},
 	}
 	for _, tt := range tests {

@@ -165,7 +165,7 @@ func (cs *compiledSchema) report(t *tree, e *jsonschema.ValidationError, r *sche
 		}
 	case *kind.Type:
 		r.wrongValue[key] = true
-		add(pos, field, false, "must be %s, not %s%s", strings.Join(k.Want, " or "), k.Got, listHint(t, path, k))
+		add(pos, field, false, "must be %s, not %s%s", strings.Join(k.Want, " or "), k.Got, cs.listHint(t, path, k, e.SchemaURL))
 	case *kind.Enum:
 		r.wrongValue[key] = true
 		want := make([]string, len(k.Want))
@@ -189,10 +189,18 @@ func (cs *compiledSchema) report(t *tree, e *jsonschema.ValidationError, r *sche
 	}
 }
 
-// listHint shows how to write a string as the list the schema wants, e.g. for
-// "platforms: linux/amd64,linux/arm64".
-func listHint(t *tree, path []string, k *kind.Type) string {
+// listHint shows how to write a string as the list of strings the schema at loc wants, e.g.
+// for "platforms: linux/amd64,linux/arm64".
+func (cs *compiledSchema) listHint(t *tree, path []string, k *kind.Type, loc string) string {
 	if k.Got != "string" || !slices.Contains(k.Want, "array") {
+		return ""
+	}
+	_, frag, _ := strings.Cut(loc, "#")
+	item, _ := resolvePointer(cs.raw, frag)["items"].(map[string]any)
+	if ref, ok := item["$ref"].(string); ok {
+		item = resolvePointer(cs.raw, strings.TrimPrefix(ref, "#"))
+	}
+	if item["type"] != "string" {
 		return ""
 	}
 	s, _ := t.value(path).(string)
