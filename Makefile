@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 BIN := bin/bkctl
 GOTEST_FLAGS ?= -count=1 -timeout=30m
 
-.PHONY: all build test test-unit fuzz fuzz-long vet fmt-check bench bench-validate bench-run demo clean
+.PHONY: all build test test-unit ajv fuzz fuzz-long vet fmt-check bench bench-validate bench-run demo clean
 
 all: build
 
@@ -13,13 +13,17 @@ build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
 
 ## test: everything, against real processes (installs Debian test packages and builds the pinned test binaries first)
-test: testdeps testbin
+test: testdeps testbin ajv
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+## ajv: the draft-07 validator from npm that the schema test also runs (cached outside the clone)
+ajv:
+	@./hack/ajv.sh >/dev/null
 
 ## test-unit: every test that needs no test environment (no root, no cluster): the pure packages,
 ## and with -short the pure tests of the packages whose environment starts lazily
 test-unit:
-	$(GO) test $(GOTEST_FLAGS) -short ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/ . ./internal/buildrun/
+	$(GO) test $(GOTEST_FLAGS) -short ./schema/ ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/ . ./internal/buildrun/
 
 FUZZTIME ?= 30s
 FUZZFLAGS ?=

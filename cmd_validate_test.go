@@ -116,3 +116,28 @@ func TestRenderCommand(t *testing.T) {
 		t.Errorf("render of an invalid file: code %d stdout %q stderr %q", code, out, errs)
 	}
 }
+
+// TestValidateExamples: `bkctl validate examples/*.yaml` passes: examples/ holds only builders
+// files (the RBAC objects bkctl needs are in deploy/).
+func TestValidateExamples(t *testing.T) {
+	files, err := filepath.Glob("examples/*.yaml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("found %d examples: %v", len(files), err)
+	}
+	code, out, errs := runCLI(t, "", append([]string{"validate"}, files...)...)
+	if code != 0 || errs != "" || strings.Count(out, ": valid (") != len(files) {
+		t.Errorf("validate examples/*.yaml: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// TestSchemaCommand: bkctl schema prints the embedded schema, byte for byte, as JSON.
+func TestSchemaCommand(t *testing.T) {
+	code, out, errs := runCLI(t, "", "schema")
+	want, err := os.ReadFile("schema/builders.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || errs != "" || out != string(want) || !json.Valid([]byte(out)) {
+		t.Errorf("schema: exit %d, stderr %q, %d bytes, want the %d of schema/builders.schema.json", code, errs, len(out), len(want))
+	}
+}

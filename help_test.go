@@ -10,7 +10,7 @@ import (
 func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 	commands := [][]string{
 		{"validate"}, {"render"}, {"plan"}, {"apply"}, {"delete"}, {"run"}, {"ls"}, {"status"},
-		{"import"}, {"buildx", "write"}, {"version"}, {"completion"}, {"help"},
+		{"import"}, {"buildx", "write"}, {"schema"}, {"version"}, {"completion"}, {"help"},
 	}
 	_, top, _ := runCLI(t, "", "--help")
 	for _, c := range commands {

@@ -33,6 +33,7 @@ type cli struct {
 	Status     statusCmd     `cmd:"" help:"Show a builder's pods: readiness, restarts, age, cache size and last build."`
 	Import     importCmd     `cmd:"" help:"Print the builders.yaml of existing docker buildx kubernetes builders."`
 	Buildx     buildxCmd     `cmd:"" help:"Interoperate with docker buildx: write builders as buildx instances."`
+	Schema     schemaCmd     `cmd:"" help:"Print the JSON Schema of builders.yaml, for editors."`
 	Version    versionCmd    `cmd:"" help:"Print the bkctl version."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script."`
 	Help       helpCmd       `cmd:"" help:"Show help for bkctl or one of its commands."`

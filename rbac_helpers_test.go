@@ -28,12 +28,12 @@ import (
 )
 
 // rbacExample is the file under test: the rights it grants are the ones the tests use.
-const rbacExample = "examples/rbac.yaml"
+const rbacExample = "deploy/rbac.yaml"
 
-// exampleNamespace is the namespace examples/rbac.yaml is written for.
+// exampleNamespace is the namespace deploy/rbac.yaml is written for.
 const exampleNamespace = "buildkit"
 
-// rbacObjects are the objects of examples/rbac.yaml, moved to one test namespace: namespaced
+// rbacObjects are the objects of deploy/rbac.yaml, moved to one test namespace: namespaced
 // objects and subjects into it, cluster-scoped names suffixed with it.
 type rbacObjects struct {
 	ns   string

@@ -8,7 +8,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
-// The roles and service accounts of examples/rbac.yaml.
+// The roles and service accounts of deploy/rbac.yaml.
 const (
 	applyRole      = "bkctl-apply"
 	namespacesRole = "bkctl-apply-namespaces"
@@ -18,7 +18,7 @@ const (
 )
 
 // TestRBACApplyRole runs plan, apply (create, update, prune with --prune-pvcs) and delete as a
-// service account bound to nothing but the Role bkctl-apply of examples/rbac.yaml: a file
+// service account bound to nothing but the Role bkctl-apply of deploy/rbac.yaml: a file
 // without createNamespace needs no cluster-wide right.
 func TestRBACApplyRole(t *testing.T) {
 	needCluster(t)
@@ -90,7 +90,7 @@ func TestRBACRunRole(t *testing.T) {
 	}
 }
 
-// TestRBACEachVerbIsNeeded proves examples/rbac.yaml minimal: for every verb on every resource
+// TestRBACEachVerbIsNeeded proves deploy/rbac.yaml minimal: for every verb on every resource
 // of its roles, a service account with all of it but that one verb runs the commands the role
 // is for, and one of them must fail with exit 1 naming the verb and resource. For plan, apply
 // and delete, the scenario then goes on with the full role from the step that failed, and must
@@ -128,7 +128,7 @@ func applyWithout(t *testing.T, role string, a access) {
 		t.Fatalf("every step succeeded without %s: %s does not need it", a, role)
 	}
 	t.Logf("%s without %s: %s", steps[i].name, a, lastLine(errs))
-	if want := roles.forbidden(applySA, a); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "examples/rbac.yaml") {
+	if want := roles.forbidden(applySA, a); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "deploy/rbac.yaml") {
 		t.Fatalf("%s without %s = %d, want 1 with %q and a hint to %s\nstdout:\n%s\nstderr:\n%s", steps[i].name, a, code, want, rbacExample, out, errs)
 	}
 	roles.setRules(t, applySA, role, full)
@@ -154,7 +154,7 @@ func runWithout(t *testing.T, a access) {
 		t.Fatalf("run, ls and status succeeded without %s: %s does not need it", a, runRole)
 	}
 	t.Logf("%s without %s: %s", steps[i].name, a, lastLine(errs))
-	if want := roles.forbidden(runSA, a); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "examples/rbac.yaml") {
+	if want := roles.forbidden(runSA, a); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "deploy/rbac.yaml") {
 		t.Errorf("%s without %s = %d, want 1 with %q and a hint to %s\nstdout:\n%s\nstderr:\n%s", steps[i].name, a, code, want, rbacExample, out, errs)
 	}
 }

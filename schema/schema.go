@@ -3,7 +3,7 @@ package schema
 
 import _ "embed"
 
-// JSON is the JSON Schema (draft 2020-12) of builders.yaml.
+// JSON is the JSON Schema (draft-07, which editors support fully) of builders.yaml.
 //
 //go:embed builders.schema.json
 var JSON []byte

@@ -16,7 +16,7 @@ import (
 )
 
 // What bkctl needs each right for: the hint of a refused request (see clusterErr). The verbs and
-// resources are those of examples/rbac.yaml, which tests prove one by one.
+// resources are those of deploy/rbac.yaml, which tests prove one by one.
 const (
 	needInventory   = "bkctl needs get on configmaps to read its inventory"
 	needList        = "bkctl needs list on every kind its inventory records, to find the members"

@@ -18,7 +18,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("%v (hint: %s; examples/rbac.yaml grants what each bkctl command needs)", e.Err, e.Need)
+	return fmt.Sprintf("%v (hint: %s; deploy/rbac.yaml grants what each bkctl command needs)", e.Err, e.Need)
 }
 
 func (e *RefusedError) Unwrap() error { return e.Err }

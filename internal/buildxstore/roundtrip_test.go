@@ -36,12 +36,6 @@ func roundTripInputs(t *testing.T) map[string]string {
 	}
 	in := map[string]string{"all-options": filepath.Join(goldenDir, "all-options.builders.yaml")}
 	for _, p := range paths {
-		if notBuilders[filepath.Base(p)] {
-			if _, err := spec.Load(p, nil); err == nil {
-				t.Errorf("%s is a valid builders file, but the round trip skips it", p)
-			}
-			continue
-		}
 		in["example-"+strings.TrimSuffix(filepath.Base(p), ".yaml")] = p
 	}
 	if len(in) < 6 {
@@ -49,10 +43,6 @@ func roundTripInputs(t *testing.T) map[string]string {
 	}
 	return in
 }
-
-// notBuilders are the YAML files in examples/ that are not builders files: the RBAC objects
-// bkctl needs (tested against the cluster in package main).
-var notBuilders = map[string]bool{"rbac.yaml": true}
 
 // TestRoundTrip writes each file's builders as buildx instances, imports them back, and checks
 // that the import is valid, holds the same nodes, and renders the same objects, except for the

@@ -15,8 +15,19 @@ type checker struct {
 	t   *tree
 	ds  *diagnostics
 	dir string
-	doc *yaml.Node
-	src []byte
+	// stdin says the file was read from stdin: it has no directory of its own.
+	stdin bool
+	// restrict keeps configFile inside dir's tree (LoadRestrictionsRootOnly).
+	restrict bool
+	doc      *yaml.Node
+	src      []byte
+	// skip holds the values the schema found of the wrong type (see skipped).
+	skip map[string]bool
+	// skipObject holds the objects the schema found an unknown field in (see skipped).
+	skipObject map[string]bool
+	// reported holds the values the rules found an error in, so that a schema finding they
+	// explain better gives way (see schemaResult.add).
+	reported map[string]bool
 }
 
 func (c *checker) file(raw *rawFile) *File {

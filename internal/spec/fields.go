@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,11 +34,7 @@ var (
 // fields checks the values of one node (or of a builder's defaults) where they are written.
 func (c *checker) fields(np []string, n *rawNode) {
 	sub := func(s ...string) []string { return append(np[:len(np):len(np)], s...) }
-	for i, p := range n.Platforms {
-		if msg := checkPlatform(p); msg != "" {
-			c.errorf(sub("platforms", strconv.Itoa(i)), "%s", msg)
-		}
-	}
+	c.platforms(sub("platforms"), n.Platforms)
 	if n.Image != "" {
 		if _, err := reference.ParseNormalizedNamed(n.Image); err != nil {
 			c.errorf(sub("image"), "invalid image reference %q: %v", n.Image, err)
@@ -111,16 +106,51 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func parseQuantity(s string) (resource.Quantity, error) { return resource.ParseQuantity(s) }
+// parseQuantity parses a Kubernetes quantity. Kubernetes reads a suffix alone ("m", "Gi") as
+// zero; a builders file that writes one means something else, so it is refused.
+func parseQuantity(s string) (resource.Quantity, error) {
+	if !strings.ContainsAny(s, "0123456789") {
+		return resource.Quantity{}, resource.ErrFormatWrong
+	}
+	return resource.ParseQuantity(s)
+}
 
 func (c *checker) quantity(path []string, s string) {
 	q, err := parseQuantity(s)
 	switch {
 	case err != nil:
-		c.errorf(path, "invalid quantity %q (want e.g. 500m, 2, 1Gi, 512Mi)", s)
+		c.errorf(path, "invalid quantity %q (want e.g. 500m, 2, 1Gi, 512Mi)%s", s, quantityHint(s))
 	case q.Sign() < 0:
 		c.errorf(path, "quantity %q must not be negative", s)
 	}
+}
+
+// quantityHint suggests the quantity s probably means: without spaces ("100 m"), or with
+// Kubernetes' suffixes instead of byte units ("256MB", "1GiB").
+func quantityHint(s string) string {
+	if t := strings.Join(strings.Fields(s), ""); t != s {
+		if _, err := parseQuantity(t); err == nil {
+			return fmt.Sprintf(" (hint: no spaces: %s)", t)
+		}
+	}
+	num, ok := strings.CutSuffix(s, "B")
+	if !ok {
+		return ""
+	}
+	if _, err := parseQuantity(num); err == nil && strings.HasSuffix(num, "i") {
+		return fmt.Sprintf(" (hint: %s; Kubernetes writes no B)", num)
+	}
+	if prefix := strings.TrimRight(num, "kKMGTPE"); len(num)-len(prefix) == 1 {
+		unit := strings.ToUpper(num[len(prefix):])
+		if _, err := parseQuantity(prefix + unit + "i"); err == nil {
+			dec := num[len(prefix):]
+			if dec == "K" {
+				dec = "k"
+			}
+			return fmt.Sprintf(" (hint: %s%si for powers of 1024, %s%s for powers of 1000)", prefix, unit, prefix, dec)
+		}
+	}
+	return ""
 }
 
 func (c *checker) isDNSLabel(s string) string {
@@ -206,6 +236,9 @@ var (
 // checkPlatform returns why p is not an os/arch[/variant] platform, or "".
 func checkPlatform(p string) string {
 	if !platformRE.MatchString(p) {
+		if lower := strings.ToLower(p); lower != p && checkPlatform(lower) == "" {
+			return fmt.Sprintf("invalid platform %q (hint: platforms are lowercase: %s)", p, lower)
+		}
 		return fmt.Sprintf("invalid platform %q (want os/arch[/variant], e.g. linux/arm64 or linux/arm/v7)", p)
 	}
 	parts := strings.Split(p, "/")
@@ -222,6 +255,30 @@ func checkPlatform(p string) string {
 		}
 	}
 	return ""
+}
+
+// platforms checks each platform of one node (or of defaults), and that none is listed twice,
+// also under another spelling of the same platform (linux/arm64 and linux/arm64/v8): buildx
+// would publish it twice.
+func (c *checker) platforms(path []string, ps []string) {
+	seen := map[string]int{}
+	for i, p := range ps {
+		ip := append(path[:len(path):len(path)], strconv.Itoa(i))
+		if msg := checkPlatform(p); msg != "" {
+			c.errorf(ip, "%s", msg)
+			continue
+		}
+		norm := normalizePlatform(p)
+		j, dup := seen[norm]
+		switch {
+		case !dup:
+			seen[norm] = i
+		case ps[j] == p:
+			c.errorf(ip, "duplicate platform %s (also item %d, line %d)", p, j, c.t.at(append(path[:len(path):len(path)], strconv.Itoa(j))...).Line)
+		default:
+			c.errorf(ip, "platform %s is %s again (item %d, line %d); list each platform once", p, ps[j], j, c.t.at(append(path[:len(path):len(path)], strconv.Itoa(j))...).Line)
+		}
+	}
 }
 
 // normalizePlatform folds spellings that name the same platform (linux/arm64/v8 = linux/arm64),
@@ -241,6 +298,10 @@ func (c *checker) toml(path []string, cfg string) {
 	if err == nil {
 		return
 	}
+	if c.skipped(path) {
+		return
+	}
+	c.report(path)
 	pos := c.t.at(path...)
 	msg := err.Error()
 	if de, ok := err.(*toml.DecodeError); ok {
@@ -265,14 +326,14 @@ func (c *checker) indent(line int) int {
 	return len(l) - len(strings.TrimLeft(l, " "))
 }
 
-// configFile reads a buildkitd.toml named relative to the builders file, and checks it parses.
+// configFile reads a buildkitd.toml named relative to the builders file, within the load
+// restrictions, and checks it parses.
 func (c *checker) configFile(path []string, name string) (resolved, content string) {
-	resolved = name
-	if !filepath.IsAbs(name) {
-		resolved = filepath.Join(c.dir, name)
-	}
-	data, err := readLimited(resolved)
+	resolved, data, ref, err := c.readNamed(name)
 	switch {
+	case ref != nil:
+		c.errorf(path, "buildkitd config %s is not loaded: %s (load restrictor %s; %s allows any file)", name, ref.why, LoadRestrictionsRootOnly, LoadRestrictionsNone)
+		return resolved, ""
 	case os.IsNotExist(err):
 		c.errorf(path, "buildkitd config %s does not exist (paths are relative to the builders file)", resolved)
 		return resolved, ""

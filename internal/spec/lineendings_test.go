@@ -28,9 +28,6 @@ func TestLineEndingsAndBOM(t *testing.T) {
 		},
 	}
 	for _, ex := range examples {
-		if filepath.Base(ex) == "rbac.yaml" { // Kubernetes RBAC objects, not a builders file
-			continue
-		}
 		data, err := os.ReadFile(ex)
 		if err != nil {
 			t.Fatal(err)

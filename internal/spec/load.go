@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +18,15 @@ type Result struct {
 	Warnings []Diagnostic
 }
 
-// Load reads and validates the builders file at path ("-" reads stdin from r).
-// An invalid file returns an *Error holding every problem found, sorted by position.
+// Load reads and validates the builders file at path ("-" reads stdin from r) with the
+// DefaultOptions. An invalid file returns an *Error holding every problem found, sorted by
+// position.
 func Load(path string, stdin io.Reader) (Result, error) {
+	return LoadWith(path, stdin, DefaultOptions())
+}
+
+// LoadWith is Load with opts.
+func LoadWith(path string, stdin io.Reader, opts Options) (Result, error) {
 	var data []byte
 	var err error
 	if path == "-" {
@@ -30,7 +37,7 @@ func Load(path string, stdin io.Reader) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, opts)
 }
 
 // readLimited reads at most MaxFileSize+1 bytes, so a huge file costs no more memory than that.
@@ -47,10 +54,15 @@ func readLimited(path string) ([]byte, error) {
 const maxErrors = 100
 
 // Parse validates data as the builders file named name (used in positions and to resolve
-// configFile paths) and returns it with defaults applied.
+// configFile paths; "-" is stdin) with the DefaultOptions, and returns it with defaults applied.
 func Parse(name string, data []byte) (Result, error) {
+	return ParseWith(name, data, DefaultOptions())
+}
+
+// ParseWith is Parse with opts.
+func ParseWith(name string, data []byte, opts Options) (Result, error) {
 	ds := &diagnostics{}
-	file := parse(name, data, ds)
+	file := parse(name, data, opts, ds)
 	errs, warns := ds.split()
 	if len(errs) > maxErrors {
 		more := len(errs) - maxErrors
@@ -62,7 +74,7 @@ func Parse(name string, data []byte) (Result, error) {
 	return Result{File: file, Warnings: warns}, nil
 }
 
-func parse(name string, data []byte, ds *diagnostics) *File {
+func parse(name string, data []byte, opts Options, ds *diagnostics) *File {
 	start := Pos{File: name, Line: 1, Col: 1}
 	switch {
 	case len(data) > MaxFileSize:
@@ -84,20 +96,30 @@ func parse(name string, data []byte, ds *diagnostics) *File {
 		ds.errorf(t.valuePos[""], "", "must be a mapping with apiVersion, kind, metadata and builders")
 		return nil
 	}
-	if err := validateSchema(t, ds); err != nil {
+	sr, err := validateSchema(t)
+	if err != nil {
 		ds.errorf(start, "", "%v", err)
 		return nil
 	}
-	if ds.hasErrors() {
-		return nil
-	}
+	// Every layer runs: the rules check whatever decoded, so one run reports every problem. A
+	// value of the wrong type decodes to its zero value, and the schema has said why.
 	var raw rawFile
 	if err := doc.Decode(&raw); err != nil {
-		ds.list = append(ds.list, yamlError(name, err))
-		return nil
+		// The tree and the schema have reported what yaml.v3 refuses (a merge key that
+		// references a scalar, a duplicate key), unless the file reached an unusual corner.
+		if len(sr.findings) == 0 && !ds.hasErrors() {
+			ds.list = append(ds.list, yamlError(name, err))
+		}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			sr.add(ds, nil)
+			return nil
+		}
 	}
-	c := &checker{t: t, ds: ds, dir: baseDir(name), doc: doc, src: data}
-	return c.file(&raw)
+	c := &checker{t: t, ds: ds, dir: baseDir(name), stdin: name == "-", restrict: opts.LoadRestrictions != LoadRestrictionsNone, doc: doc, src: data, skip: sr.wrongValue, skipObject: sr.unknownIn}
+	f := c.file(&raw)
+	sr.add(ds, c.reported)
+	return f
 }
 
 func baseDir(name string) string {
@@ -160,14 +182,67 @@ func lookup(doc *yaml.Node, path []string) *yaml.Node {
 	return n
 }
 
+// value returns the value at path, or nil.
+func (t *tree) value(path []string) any {
+	v := t.root
+	for _, seg := range path {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// skipped tells whether the schema found the value at path, or one above it, of the wrong type,
+// enum or const: a rule about it would only say the same again.
+func (c *checker) skipped(path []string) bool {
+	if c.skipObject[pathKey(path)] {
+		return true
+	}
+	for i := len(path); i >= 0; i-- {
+		if c.skip[pathKey(path[:i])] {
+			return true
+		}
+	}
+	return false
+}
+
+// report records that a rule found an error in the value at path.
+func (c *checker) report(path []string) {
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	c.reported[pathKey(path)] = true
+}
+
 func (c *checker) errorf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
+	c.report(path)
 	c.ds.errorf(c.t.at(path...), fieldPath(path), format, args...)
 }
 
 func (c *checker) warnf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
 	c.ds.warnf(c.t.at(path...), fieldPath(path), format, args...)
 }
 
 func (c *checker) keyErrorf(path []string, format string, args ...any) {
+	if c.skipped(path) {
+		return
+	}
+	c.report(path)
 	c.ds.errorf(c.t.keyAt(path...), fieldPath(path), format, args...)
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 )
 
 // header is prepended to the builders of each case; cases count lines from its end (line 5).
@@ -161,6 +162,37 @@ func TestValidationRules(t *testing.T) {
 			want: []string{`6:8: alias *e expands the document to more than 200000 values (each use of an alias counts its anchor's values again)`}},
 		{name: "deep nesting", raw: true, src: header + "  - name: kube\n    nodes: [{podTemplate: " + strings.Repeat("{a: ", 100) + "1" + strings.Repeat("}", 100) + "}]\n",
 			want: []string{`6:267: document is nested more than 64 levels deep`}},
+		{name: "string for a list", src: "  - name: kube\n    nodes: [{platforms: \"linux/amd64,linux/arm64\"}]\n",
+			want: []string{`6:25: builders[0].nodes[0].platforms: must be array, not string (hint: write a list, one item per value: [linux/amd64, linux/arm64])`}},
+		{name: "string for a list, space separated", src: "  - name: kube\n    nodes: [{buildkitd: {flags: --debug --oci-worker-gc}}]\n",
+			want: []string{`6:33: builders[0].nodes[0].buildkitd.flags: must be array, not string (hint: write a list, one item per value: [--debug, --oci-worker-gc])`}},
+		{name: "node field on the builder", src: "  - name: kube\n    replicas: 2\n    nodes: [{}]\n",
+			want: []string{`6:5: builders[0]: unknown field "replicas" (hint: replicas is a node field: set it on each node under nodes, or once for all nodes under defaults)`}},
+		{name: "uppercase platform", src: "  - name: kube\n    nodes: [{platforms: [Linux/AMD64]}]\n",
+			want: []string{`6:26: builders[0].nodes[0].platforms[0]: invalid platform "Linux/AMD64" (hint: platforms are lowercase: linux/amd64)`}},
+		{name: "duplicate platform", src: "  - name: kube\n    nodes: [{platforms: [linux/amd64, linux/amd64]}]\n",
+			want: []string{`6:39: builders[0].nodes[0].platforms[1]: duplicate platform linux/amd64 (also item 0, line 6)`}},
+		{name: "duplicate platform in defaults", src: "  - name: kube\n    defaults: {platforms: [linux/arm64, linux/arm64/v8]}\n    nodes: [{}]\n",
+			want: []string{`6:41: builders[0].defaults.platforms[1]: platform linux/arm64/v8 is linux/arm64 again (item 0, line 6); list each platform once`}},
+		{name: "quantity with a space", src: "  - name: kube\n    nodes: [{resources: {requests: {cpu: 100 m}}}]\n",
+			want: []string{`6:42: builders[0].nodes[0].resources.requests.cpu: invalid quantity "100 m" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: no spaces: 100m)`}},
+		{name: "quantity in bytes", src: "  - name: kube\n    nodes: [{storage: {memory: 256MB}}]\n",
+			want: []string{`6:32: builders[0].nodes[0].storage.memory: invalid quantity "256MB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 256Mi for powers of 1024, 256M for powers of 1000)`}},
+		{name: "quantity in binary bytes", src: "  - name: kube\n    nodes: [{storage: {memory: 1GiB}}]\n",
+			want: []string{`6:32: builders[0].nodes[0].storage.memory: invalid quantity "1GiB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 1Gi; Kubernetes writes no B)`}},
+		{name: "missing key is not also an invalid key", src: "  - name: kube\n    nodes: [{env: [{name: A, valueFrom: {secretKeyRef: {name: s}}}]}]\n",
+			want: []string{`6:56: builders[0].nodes[0].env[0].valueFrom.secretKeyRef: missing required field "key"`}},
+		{name: "wrong type is not also a rule error", src: "  - name: kube\n    nodes: [{timeout: 5}]\n",
+			want: []string{`6:23: builders[0].nodes[0].timeout: must be string, not number`}},
+		{name: "rules run beside a duplicate key", src: "  - name: kube\n    nodes: [{platforms: [linux/amd46]}]\n    name: kube\n",
+			want: []string{
+				`6:26: builders[0].nodes[0].platforms[0]: unknown architecture "amd46" in platform "linux/amd46" (did you mean "amd64"?)`,
+				`7:5: builders[0].name: duplicate key "name"`,
+			}},
+		{name: "no list hint for a list of objects", src: "  - name: kube\n    nodes: x\n",
+			want: []string{`6:12: builders[0].nodes: must be array, not string`}},
+		{name: "inline config of the wrong type is not parsed as TOML", src: "  - name: kube\n    nodes: [{buildkitd: {config: 5}}]\n",
+			want: []string{`6:34: builders[0].nodes[0].buildkitd.config: must be string, not number`}},
 		{name: "merge keys work", src: "  - name: kube\n    nodes:\n      - &base {replicas: 2, name: a}\n      - {<<: *base, name: b}\n"},
 	}
 	for _, tt := range tests {
@@ -170,13 +202,40 @@ func TestValidationRules(t *testing.T) {
 				src = header + src
 			}
 			errs, warns := parseErrors(t, src)
-			if diff := cmp.Diff(tt.want, errs); diff != "" {
+			if diff := gocmp.Diff(tt.want, errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.warns, warns); diff != "" {
+			if diff := gocmp.Diff(tt.warns, warns); diff != "" {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestEveryLayerInOnePass: a file with errors in every layer reports all of them at once (the
+// schema's and the rules'), each at its line and column.
+func TestEveryLayerInOnePass(t *testing.T) {
+	src := `apiVersion: bkctl/v1
+kind: Builders
+metadata: {name: ci, namespace: buildkit}
+builders:
+  - name: kube
+    nodes:
+      - replicas: two
+        platforms: [linux/amd46]
+        resources:
+          requests: {cpu: 100 m, memory: 256MB}
+`
+	errs, _ := parseErrors(t, src)
+	want := []string{
+		`1:13: apiVersion: must be "bkctl/v1alpha1" (got "bkctl/v1")`,
+		`7:19: builders[0].nodes[0].replicas: must be integer, not string`,
+		`8:21: builders[0].nodes[0].platforms[0]: unknown architecture "amd46" in platform "linux/amd46" (did you mean "amd64"?)`,
+		`10:27: builders[0].nodes[0].resources.requests.cpu: invalid quantity "100 m" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: no spaces: 100m)`,
+		`10:42: builders[0].nodes[0].resources.requests.memory: invalid quantity "256MB" (want e.g. 500m, 2, 1Gi, 512Mi) (hint: 256Mi for powers of 1024, 256M for powers of 1000)`,
+	}
+	if diff := gocmp.Diff(want, errs); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
 
@@ -201,7 +260,7 @@ func aliasBomb() string {
 
 func TestTooManyErrors(t *testing.T) {
 	errs, _ := parseErrors(t, header+"  - name: kube\n    nodes: [{}]\n"+strings.Repeat("x: 1\n", 500))
-	if len(errs) != 101 || errs[100] != "108:1: too many errors: 399 more not shown" {
+	if len(errs) != 101 || errs[100] != "107:1: too many errors: 400 more not shown" {
 		t.Errorf("got %d errors, last %q", len(errs), errs[len(errs)-1])
 	}
 }
@@ -265,7 +324,7 @@ func TestDefaults(t *testing.T) {
 		PodTemplate:       []map[string]any{{"spec": map[string]any{"hostNetwork": true}}},
 		PodTemplateFields: []string{"builders[0].defaults.podTemplate"},
 	}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
 	}
 }
@@ -291,5 +350,94 @@ func TestConfigFile(t *testing.T) {
 	want := filepath.Join(dir, "bad.toml") + ":2:12: invalid buildkitd.toml: expected ']' to close table name (used by builders[0].nodes[0].buildkitd.configFile at " + path + ":6:38)"
 	if err == nil || err.Error() != want {
 		t.Errorf("bad config file: got %v\nwant %s", err, want)
+	}
+}
+
+// TestLoadRestrictions: with LoadRestrictionsRootOnly (the default) buildkitd.configFile is read
+// only from inside the builders file's directory tree, symlinks resolved; a parent path, an
+// absolute path and a symlink that points out are refused with the field, the position and the
+// path. LoadRestrictionsNone reads them all.
+func TestLoadRestrictions(t *testing.T) {
+	top := t.TempDir()
+	dir := filepath.Join(top, "repo")
+	for _, d := range []string{"nested", "other"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"repo/in.toml", "repo/nested/deep.toml", "outside.toml"} {
+		if err := os.WriteFile(filepath.Join(top, f), []byte("debug = true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"repo/link-out.toml": "../outside.toml", "repo/link-in.toml": "nested/deep.toml", "repo/other/dir-out": "../.."} {
+		if err := os.Symlink(target, filepath.Join(top, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(top, "outside.toml")
+	file := filepath.Join(dir, "builders.yaml")
+	const pos = ":6:38: builders[0].nodes[0].buildkitd.configFile: buildkitd config "
+	refused := func(name, why string) string {
+		return file + pos + name + " is not loaded: " + why + " (load restrictor LoadRestrictionsRootOnly; LoadRestrictionsNone allows any file)"
+	}
+	tests := []struct {
+		name, configFile string
+		file             string // the builders file's name, default file
+		want             string // the error with LoadRestrictionsRootOnly, "" when it loads
+	}{
+		{name: "inside", configFile: "in.toml"},
+		{name: "below", configFile: "nested/deep.toml"},
+		{name: "down and up again", configFile: "nested/../in.toml"},
+		{name: "symlink inside", configFile: "link-in.toml"},
+		{name: "parent", configFile: "../outside.toml", want: refused("../outside.toml", "it leads outside the builders file's directory "+dir)},
+		{name: "absolute", configFile: outside, want: refused(outside, "an absolute path is outside the builders file's directory "+dir)},
+		{name: "symlink out", configFile: "link-out.toml", want: refused("link-out.toml", "through a symlink it leads to ../outside.toml, outside the builders file's directory "+dir)},
+		{name: "through a directory symlink", configFile: "other/dir-out/outside.toml", want: refused("other/dir-out/outside.toml", "through a symlink it leads to ../outside.toml, outside the builders file's directory "+dir)},
+		{name: "stdin", configFile: "in.toml", file: "-",
+			want: "-" + pos + "in.toml is not loaded: the builders file comes from stdin, which has no directory to hold it (hint: pass the builders file by name, or inline the TOML as buildkitd.config) (load restrictor LoadRestrictionsRootOnly; LoadRestrictionsNone allows any file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := cmp.Or(tt.file, file)
+			if name == "-" {
+				t.Chdir(dir) // LoadRestrictionsNone resolves stdin's paths against the working directory
+			}
+			src := []byte(header + "  - name: kube\n    nodes: [{buildkitd: {configFile: \"" + tt.configFile + "\"}}]\n")
+			_, err := Parse(name, src)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("LoadRestrictionsRootOnly:\n got %s\nwant %s", got, tt.want)
+			}
+			res, err := ParseWith(name, src, Options{LoadRestrictions: LoadRestrictionsNone})
+			if err != nil {
+				t.Fatalf("LoadRestrictionsNone: %v", err)
+			}
+			if c := res.File.Builders[0].Nodes[0].Buildkitd.Config; c != "debug = true\n" {
+				t.Errorf("LoadRestrictionsNone read %q", c)
+			}
+		})
+	}
+}
+
+func TestLoadRestrictionsFlagValues(t *testing.T) {
+	for in, want := range map[string]LoadRestrictions{
+		"LoadRestrictionsRootOnly": LoadRestrictionsRootOnly, "LoadRestrictionsNone": LoadRestrictionsNone,
+		"rootOnly": LoadRestrictionsRootOnly, "none": LoadRestrictionsNone,
+	} {
+		var got LoadRestrictions
+		if err := got.UnmarshalText([]byte(in)); err != nil || got != want {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	var r LoadRestrictions
+	if err := r.UnmarshalText([]byte("everything")); err == nil {
+		t.Error(`UnmarshalText("everything") accepted`)
+	}
+	if DefaultOptions().LoadRestrictions != LoadRestrictionsRootOnly {
+		t.Errorf("default %v, want LoadRestrictionsRootOnly", DefaultOptions().LoadRestrictions)
 	}
 }

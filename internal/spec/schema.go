@@ -23,6 +23,7 @@ var compiled = sync.OnceValues(func() (*compiledSchema, error) {
 		return nil, fmt.Errorf("parse embedded schema: %w", err)
 	}
 	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft7)
 	if err := c.AddResource(schema.URL, doc); err != nil {
 		return nil, fmt.Errorf("load embedded schema: %w", err)
 	}
@@ -44,25 +45,76 @@ type compiledSchema struct {
 
 var printer = message.NewPrinter(language.English)
 
-// validateSchema checks the document against the JSON Schema and reports each violation at the
+// schemaFinding is one schema violation, held until the semantic checks have run: for some
+// (a pattern, a length, a duplicate) those say better what is wrong.
+type schemaFinding struct {
+	diag Diagnostic
+	key  string // pathKey of the value
+	// deferred findings give way to any other error at the value or below it.
+	deferred bool
+}
+
+// schemaResult is what the schema layer found.
+type schemaResult struct {
+	findings []schemaFinding
+	// wrongValue holds the values whose type, enum or const is wrong: the semantic checks skip
+	// them and everything below them, which would only repeat the error in other words.
+	wrongValue map[string]bool
+	// unknownIn holds the objects with an unknown field: the semantic checks skip errors about
+	// the object itself (not its fields).
+	unknownIn map[string]bool
+}
+
+// validateSchema checks the document against the JSON Schema and locates each violation at the
 // value (or key) it is about.
-func validateSchema(t *tree, ds *diagnostics) error {
+func validateSchema(t *tree) (*schemaResult, error) {
 	cs, err := compiled()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	r := &schemaResult{}
 	err = cs.schema.Validate(t.root)
 	if err == nil {
-		return nil
+		return r, nil
 	}
+	r.wrongValue, r.unknownIn = map[string]bool{}, map[string]bool{}
 	ve, ok := err.(*jsonschema.ValidationError)
 	if !ok {
-		return fmt.Errorf("validate against schema: %w", err)
+		return nil, fmt.Errorf("validate against schema: %w", err)
 	}
 	for _, leaf := range leaves(ve) {
-		cs.report(t, leaf, ds)
+		cs.report(t, leaf, r)
 	}
-	return nil
+	return r, nil
+}
+
+// add records the findings that no other error covers into ds: a deferred finding is dropped
+// when another schema finding at its value, or a semantic error at or below it, says more.
+func (r *schemaResult) add(ds *diagnostics, semantic map[string]bool) {
+	covered := map[string]bool{}
+	for _, f := range r.findings {
+		if !f.deferred {
+			covered[f.key] = true
+		}
+	}
+	for k := range semantic {
+		// k and every path above it.
+		for {
+			covered[k] = true
+			i := strings.LastIndexByte(k, 0)
+			if i < 0 {
+				break
+			}
+			k = k[:i]
+		}
+		covered[""] = true
+	}
+	for _, f := range r.findings {
+		if f.deferred && covered[f.key] {
+			continue
+		}
+		ds.list = append(ds.list, f.diag)
+	}
 }
 
 // leaves returns the innermost errors: the ones that say what is wrong.
@@ -77,44 +129,106 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	return out
 }
 
-func (cs *compiledSchema) report(t *tree, e *jsonschema.ValidationError, ds *diagnostics) {
+func (cs *compiledSchema) report(t *tree, e *jsonschema.ValidationError, r *schemaResult) {
 	path := e.InstanceLocation
-	pos := t.valuePos[pathKey(path)]
+	key := pathKey(path)
+	pos := t.valuePos[key]
 	if pos.Line == 0 {
 		pos = Pos{File: t.file, Line: 1, Col: 1}
 	}
 	field := fieldPath(path)
+	add := func(pos Pos, field string, deferred bool, format string, args ...any) {
+		var ds diagnostics
+		ds.errorf(pos, field, format, args...)
+		r.findings = append(r.findings, schemaFinding{diag: ds.list[0], key: key, deferred: deferred})
+	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.AdditionalProperties:
+		// A rule about the object itself ("set value or valueFrom") would mostly be the
+		// unknown field's consequence: a misspelt name.
+		r.unknownIn[key] = true
 		for _, p := range k.Properties {
-			cs.unknownField(t, append(path[:len(path):len(path)], p), e.SchemaURL, ds)
+			d := cs.unknownField(t, append(path[:len(path):len(path)], p), e.SchemaURL)
+			r.findings = append(r.findings, schemaFinding{diag: d, key: key})
 		}
 	case *kind.FalseSchema:
 		// "name": false in defaults: a field that is valid elsewhere but not here.
 		if len(path) > 0 {
-			ds.errorf(t.keyAt(path...), fieldPath(path[:len(path)-1]), "field %q is not allowed here", path[len(path)-1])
+			add(t.keyAt(path...), fieldPath(path[:len(path)-1]), false, "field %q is not allowed here", path[len(path)-1])
 			return
 		}
-		ds.errorf(pos, field, "not allowed")
+		add(pos, field, false, "not allowed")
 	case *kind.Required:
 		for _, m := range k.Missing {
-			ds.errorf(pos, field, "missing required field %q", m)
+			r.wrongValue[pathKey(append(path[:len(path):len(path)], m))] = true
+			add(pos, field, false, "missing required field %q", m)
 		}
 	case *kind.Type:
-		ds.errorf(pos, field, "must be %s, not %s", strings.Join(k.Want, " or "), k.Got)
+		r.wrongValue[key] = true
+		add(pos, field, false, "must be %s, not %s%s", strings.Join(k.Want, " or "), k.Got, cs.listHint(t, path, k, e.SchemaURL))
 	case *kind.Enum:
+		r.wrongValue[key] = true
 		want := make([]string, len(k.Want))
 		for i, w := range k.Want {
 			want[i] = display(w)
 		}
-		ds.errorf(pos, field, "must be one of %s (got %s)", strings.Join(want, ", "), display(k.Got))
+		add(pos, field, false, "must be one of %s (got %s)", strings.Join(want, ", "), display(k.Got))
 	case *kind.Const:
-		ds.errorf(pos, field, "must be %s (got %s)", display(k.Want), display(k.Got))
+		r.wrongValue[key] = true
+		add(pos, field, false, "must be %s (got %s)", display(k.Want), display(k.Got))
 	case *kind.MinLength:
-		ds.errorf(pos, field, "must not be empty")
+		add(pos, field, false, "must not be empty")
+	case *kind.Pattern:
+		add(pos, field, true, "invalid value %q (want %s)", k.Got, cs.describe(e.SchemaURL, k.Want))
+	case *kind.MaxLength:
+		add(pos, field, true, "must be no more than %d characters", k.Want)
+	case *kind.UniqueItems:
+		add(pos, field, true, "items %d and %d are equal", k.Duplicates[0], k.Duplicates[1])
 	default:
-		ds.errorf(pos, field, "%s", e.ErrorKind.LocalizedString(printer))
+		add(pos, field, false, "%s", e.ErrorKind.LocalizedString(printer))
 	}
+}
+
+// listHint shows how to write a string as the list of strings the schema at loc wants, e.g.
+// for "platforms: linux/amd64,linux/arm64".
+func (cs *compiledSchema) listHint(t *tree, path []string, k *kind.Type, loc string) string {
+	if k.Got != "string" || !slices.Contains(k.Want, "array") {
+		return ""
+	}
+	_, frag, _ := strings.Cut(loc, "#")
+	item, _ := resolvePointer(cs.raw, frag)["items"].(map[string]any)
+	if ref, ok := item["$ref"].(string); ok {
+		item = resolvePointer(cs.raw, strings.TrimPrefix(ref, "#"))
+	}
+	if item["type"] != "string" {
+		return ""
+	}
+	s, _ := t.value(path).(string)
+	sep := ","
+	if !strings.Contains(s, sep) {
+		sep = " "
+	}
+	var items []string
+	for _, it := range strings.Split(s, sep) {
+		if it = strings.TrimSpace(it); it != "" {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (hint: write a list, one item per value: [%s])", shorten(strings.Join(items, ", ")))
+}
+
+// describe returns the description of the schema at loc, as a phrase, else what.
+func (cs *compiledSchema) describe(loc, what string) string {
+	_, frag, _ := strings.Cut(loc, "#")
+	d, _ := resolvePointer(cs.raw, frag)["description"].(string)
+	if d == "" {
+		return "a match for " + what
+	}
+	d = strings.TrimSuffix(d, ".")
+	return strings.ToLower(d[:1]) + d[1:]
 }
 
 func display(v any) string {
@@ -125,8 +239,9 @@ func display(v any) string {
 	return shorten(string(b))
 }
 
-// unknownField reports the key at path as unknown, suggesting the nearest allowed name.
-func (cs *compiledSchema) unknownField(t *tree, path []string, schemaLoc string, ds *diagnostics) {
+// unknownField reports the key at path as unknown, suggesting the nearest allowed name, or
+// where a node field belongs when it is written on a builder.
+func (cs *compiledSchema) unknownField(t *tree, path []string, schemaLoc string) Diagnostic {
 	name := path[len(path)-1]
 	pos := t.keyPos[pathKey(path)]
 	if pos.Line == 0 {
@@ -135,8 +250,12 @@ func (cs *compiledSchema) unknownField(t *tree, path []string, schemaLoc string,
 	msg := fmt.Sprintf("unknown field %q", name)
 	if s := suggest(name, cs.propertiesAt(schemaLoc)); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else if strings.HasSuffix(schemaLoc, "#/definitions/builder") && slices.Contains(cs.propertiesAt("#/definitions/nodeFields"), name) {
+		msg += fmt.Sprintf(" (hint: %s is a node field: set it on each node under nodes, or once for all nodes under defaults)", name)
 	}
+	var ds diagnostics
 	ds.errorf(pos, fieldPath(path[:len(path)-1]), "%s", msg)
+	return ds.list[0]
 }
 
 // propertiesAt lists the property names the schema at loc (a URL with a JSON pointer fragment)

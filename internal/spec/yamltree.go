@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,7 +64,8 @@ var parserErrors = map[string]bool{
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parseTree parses data as exactly one YAML document. Syntax errors are reported as diagnostics.
+// parseTree parses data as exactly one YAML document. Syntax errors are reported as diagnostics
+// and return a nil tree; a tree is returned whenever the document parsed.
 func parseTree(file string, data []byte, ds *diagnostics) (*tree, *yaml.Node) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -89,9 +91,8 @@ func parseTree(file string, data []byte, ds *diagnostics) (*tree, *yaml.Node) {
 		ds.errorf(err.pos, "", "%s", err.message())
 		return nil, nil
 	}
-	if ds.hasErrors() {
-		return nil, nil
-	}
+	// A duplicate or non-string key is reported, and the tree keeps the first value: the schema
+	// and the rules still check the rest, so that one run shows every problem.
 	t.root = root
 	return t, &doc
 }
@@ -167,6 +168,7 @@ func (t *tree) convert(n *yaml.Node, path []string, depth int, ds *diagnostics) 
 // mapping converts the pairs of n into out; merge keys (<<) add the pairs they reference.
 func (t *tree) mapping(n *yaml.Node, path []string, depth int, out map[string]any, ds *diagnostics) *limitError {
 	var merges []*yaml.Node
+	var drop []int // pairs that are reported and left out, as the tree leaves them out
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
@@ -175,11 +177,13 @@ func (t *tree) mapping(n *yaml.Node, path []string, depth int, out map[string]an
 		}
 		if k.Kind != yaml.ScalarNode {
 			ds.errorf(t.pos(k), fieldPath(path), "mapping keys must be strings")
+			drop = append(drop, i)
 			continue
 		}
 		kp := append(path[:len(path):len(path)], k.Value)
 		if _, dup := out[k.Value]; dup {
 			ds.errorf(t.pos(k), fieldPath(kp), "duplicate key %q", k.Value)
+			drop = append(drop, i)
 			continue
 		}
 		t.keyPos[pathKey(kp)] = t.pos(k)
@@ -188,6 +192,11 @@ func (t *tree) mapping(n *yaml.Node, path []string, depth int, out map[string]an
 			return err
 		}
 		out[k.Value] = val
+	}
+	// yaml.v3 refuses to decode a mapping with a duplicate key at all; without the pair, the
+	// rules check the rest of the mapping as the schema does.
+	for j := len(drop) - 1; j >= 0; j-- {
+		n.Content = slices.Delete(n.Content, drop[j], drop[j]+2)
 	}
 	for _, m := range merges {
 		if m.Kind == yaml.AliasNode {
