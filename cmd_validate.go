@@ -66,7 +66,7 @@ func (c *validateCmd) Run(s streams) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	reports := validateFiles(files, s.In)
+	reports := validateFiles(files, c.options(), s.In)
 	checkFleet(reports)
 	invalid := 0
 	for _, r := range reports {
@@ -91,14 +91,14 @@ func (c *validateCmd) Run(s streams) error {
 }
 
 // validateFiles loads every file, in parallel, and returns the reports in the order given.
-func validateFiles(files []string, stdin io.Reader) []fileReport {
+func validateFiles(files []string, opts spec.Options, stdin io.Reader) []fileReport {
 	reports := make([]fileReport, len(files))
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
 		wg.Go(func() {
 			for i := range work {
-				reports[i] = validateFile(files[i], stdin)
+				reports[i] = validateFile(files[i], opts, stdin)
 			}
 		})
 	}
@@ -110,9 +110,9 @@ func validateFiles(files []string, stdin io.Reader) []fileReport {
 	return reports
 }
 
-func validateFile(path string, stdin io.Reader) fileReport {
+func validateFile(path string, opts spec.Options, stdin io.Reader) fileReport {
 	r := fileReport{File: path, Errors: []diagnostic{}}
-	res, err := spec.Load(path, stdin)
+	res, err := spec.LoadWith(path, stdin, opts)
 	r.Warnings = toDiagnostics(res.Warnings)
 	var se *spec.Error
 	switch {

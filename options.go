@@ -31,8 +31,18 @@ const DefaultBuildersFile = "builders.yaml"
 // be given as arguments. Together they form one fleet: the files that share a metadata.name
 // make one inventory.
 type fileFlags struct {
-	Filenames []string `short:"f" name:"filename" placeholder:"FILE" help:"Builders file, directory of them, or - for stdin (repeatable; default ./builders.yaml)."`
-	Args      []string `arg:"" optional:"" name:"file" help:"More builders files or directories."`
+	Filenames      []string              `short:"f" name:"filename" placeholder:"FILE" help:"Builders file, directory of them, or - for stdin (repeatable; default ./builders.yaml)."`
+	Args           []string              `arg:"" optional:"" name:"file" help:"More builders files or directories."`
+	LoadRestrictor spec.LoadRestrictions `name:"load-restrictor" default:"LoadRestrictionsRootOnly" placeholder:"LoadRestrictionsRootOnly|LoadRestrictionsNone" help:"Files a builders file may read (buildkitd.configFile): only inside its own directory tree (LoadRestrictionsRootOnly), or anywhere (LoadRestrictionsNone), as kustomize."`
+}
+
+// options are the load options the flags choose.
+func (f fileFlags) options() spec.Options {
+	o := spec.DefaultOptions()
+	if f.LoadRestrictor != "" {
+		o.LoadRestrictions = f.LoadRestrictor
+	}
+	return o
 }
 
 // paths returns the files named by the flags and arguments, directories expanded in name
@@ -93,7 +103,7 @@ func (f fileFlags) load(s streams) ([]*spec.File, error) {
 	var files []*spec.File
 	failed := false
 	for _, p := range paths {
-		file, err := loadFile(p, s)
+		file, err := loadFile(p, f.options(), s)
 		switch {
 		case errors.Is(err, errReported):
 			failed = true
@@ -136,8 +146,8 @@ func (f fileFlags) loadOne(s streams) (*spec.File, error) {
 
 // loadFile loads and validates one builders file: warnings go to stderr, and an invalid file
 // prints its diagnostics and returns errReported.
-func loadFile(path string, s streams) (*spec.File, error) {
-	res, err := spec.Load(path, s.In)
+func loadFile(path string, opts spec.Options, s streams) (*spec.File, error) {
+	res, err := spec.LoadWith(path, s.In, opts)
 	var se *spec.Error
 	if errors.As(err, &se) {
 		for _, d := range se.Diagnostics {

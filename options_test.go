@@ -330,3 +330,32 @@ func TestNothingPointsOutside(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoadRestrictor: a configFile outside the builders file's directory is refused unless
+// --load-restrictor=LoadRestrictionsNone, as kustomize's flag of that name.
+func TestLoadRestrictor(t *testing.T) {
+	isolateKubeconfig(t, "ctx-ns")
+	root := t.TempDir()
+	writeFile(t, root, "outside.toml", "debug = true\n")
+	dir := filepath.Join(root, "fleet")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, dir, "b.yaml", builders("inv", "ns", "kube", "n0")+"        buildkitd: {configFile: ../outside.toml}\n")
+	for _, cmd := range []string{"validate", "render"} {
+		code, _, errs := runCLI(t, "", cmd, file)
+		if code != 1 || !strings.Contains(errs, "b.yaml:10:") || !strings.Contains(errs, "configFile") {
+			t.Errorf("%s of a configFile outside: exit %d, want 1 at the field\n%s", cmd, code, errs)
+		}
+		code, out, errs := runCLI(t, "", cmd, file, "--load-restrictor=LoadRestrictionsNone")
+		if code != 0 {
+			t.Errorf("%s --load-restrictor=LoadRestrictionsNone: exit %d\n%s", cmd, code, errs)
+		}
+		if cmd == "render" && !strings.Contains(out, "debug = true") {
+			t.Errorf("render --load-restrictor=LoadRestrictionsNone does not carry the config:\n%s", out)
+		}
+	}
+	if code, _, errs := runCLI(t, "", "render", file, "--load-restrictor=bogus"); code != 1 || !strings.Contains(errs, "load restrictor") {
+		t.Errorf("--load-restrictor=bogus: exit %d\n%s", code, errs)
+	}
+}
