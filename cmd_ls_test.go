@@ -187,9 +187,13 @@ func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
 	if code, out, _ := runCluster(t, "ls", "-n", ns+"-none", kc, "-o", "json"); code != 0 || out != "{\n  \"apiVersion\": \"bkctl/v1alpha1\",\n  \"kind\": \"BuilderList\",\n  \"items\": []\n}\n" {
 		t.Errorf("ls in an empty namespace = %d, %q", code, out)
 	}
-	code, _, errs = runCluster(t, "ls", "-f", file, "-n", ns, kc)
-	if code != 1 || !strings.Contains(errs, "-n/--namespace") {
-		t.Errorf("ls -f with -n = %d, stderr %q", code, errs)
+	code, _, errs = runCluster(t, "ls", "-f", file, "-n", ns+"-other", kc)
+	if code != 1 || !strings.Contains(errs, `metadata.namespace is "`+ns+`", but -n is "`+ns+`-other"`) {
+		t.Errorf("ls -f with another -n = %d, stderr %q", code, errs)
+	}
+	code, _, errs = runCluster(t, "ls", "-f", file, "-A", kc)
+	if code != 1 || !strings.Contains(errs, "-A/--all-namespaces selects builders in the cluster") {
+		t.Errorf("ls -f with -A = %d, stderr %q", code, errs)
 	}
 }
 
