@@ -133,7 +133,7 @@ func (m *Manager) clusterErr(err error, need string) error {
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
 	case isImmutableSelector(err):
-		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: delete the workload, then apply to recreate it)", err)
+		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: bkctl apply --force-replace deletes and recreates the workload)", err)
 	}
 	return err
 }

@@ -54,3 +54,14 @@ func (p *Plan) Conflicts() []Change {
 	}
 	return out
 }
+
+// Replaces returns the changes that delete an object and create it again.
+func (p *Plan) Replaces() []Change {
+	var out []Change
+	for _, c := range p.Changes {
+		if c.Action == Replace {
+			out = append(out, c)
+		}
+	}
+	return out
+}
