@@ -171,6 +171,8 @@ func progressPrinter(s streams) func(apply.Event) {
 			}
 		case apply.EventReady:
 			line = fmt.Sprintf("%s: ready after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
+		case apply.EventGone:
+			line = fmt.Sprintf("%s: gone after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
 		case apply.EventFailed:
 			line = fmt.Sprintf("%s: not ready after %s (%s): %s", e.Ref, e.Elapsed.Round(100*time.Millisecond), e.Status, e.Message)
 		}

@@ -21,6 +21,9 @@ type Options struct {
 	ForceReplace bool
 	// Prune deletes the members the file no longer renders, after every apply succeeded.
 	Prune bool
+	// Foreground prunes with foreground propagation: a pruned workload exists until its
+	// ReplicaSets and pods are gone, so that waiting for it (WaitGone) waits for its pods too.
+	Foreground bool
 	// PrunePVCs also deletes the volume claims of pruned StatefulSets (kept by default: they
 	// hold the build cache).
 	PrunePVCs bool

@@ -19,6 +19,8 @@ const (
 	EventWaiting  EventType = "waiting"
 	EventReady    EventType = "ready"
 	EventFailed   EventType = "failed"
+	// EventGone is an object that a delete removed and that no longer exists (WaitGone).
+	EventGone EventType = "gone"
 )
 
 // Event is one step of an apply, for a progress display.

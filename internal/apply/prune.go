@@ -46,8 +46,12 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	if err != nil {
 		return err
 	}
+	propagation := metav1.DeletePropagationBackground
+	if opts.Foreground {
+		propagation = metav1.DeletePropagationForeground
+	}
 	delOpts := ssa.DeleteOptions{
-		PropagationPolicy: metav1.DeletePropagationBackground,
+		PropagationPolicy: propagation,
 		Inclusions:        map[string]string{keys.LabelApplySetPartOf: set.ID},
 	}
 	// One at a time, stopping at the first failure: what is left stays a member, and the next

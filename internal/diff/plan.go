@@ -65,3 +65,15 @@ func (p *Plan) Replaces() []Change {
 	}
 	return out
 }
+
+// PrunedNamespaces returns the names of the namespaces the plan deletes, with everything in
+// them: namespaces that the file created (createNamespace) and no longer renders.
+func (p *Plan) PrunedNamespaces() []string {
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action == Prune && c.Ref.Kind == "Namespace" && c.Ref.Group == "" {
+			out = append(out, c.Ref.Name)
+		}
+	}
+	return out
+}

@@ -185,7 +185,9 @@ func TestErrors(t *testing.T) {
 			want: `label "applyset.kubernetes.io/part-of" is reserved`,
 		},
 		"reserved annotation": {
-			edit: func(_ *spec.File, n *spec.Node) { n.Annotations = map[string]string{keys.AnnotationPlatform: "linux/amd64"} },
+			edit: func(_ *spec.File, n *spec.Node) {
+				n.Annotations = map[string]string{keys.AnnotationPlatform: "linux/amd64"}
+			},
 			want: `builders.yaml:9:9: node "kube0": annotation "buildx.docker.com/platform" is reserved and cannot be customized (hint: set platforms)`,
 		},
 		"bad platform": {
