@@ -2,6 +2,7 @@ package diff
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -101,6 +102,52 @@ func TestMarkKindSwitches(t *testing.T) {
 	for _, line := range []string{
 		"± replace   StatefulSet/ns/n: the node changes kind, and the workload of the old kind is deleted (hint: --force-replace deletes and recreates it, keeping its volume claims unless --prune-pvcs)",
 		"Plan: 1 to create, 0 to update, 1 to replace, 1 to prune, 0 unchanged, 0 conflicts.",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("plan text lacks %q:\n%s", line, b.String())
+		}
+	}
+}
+
+// TestReplaceJSON checks that -o json carries the action and the fields of a replace.
+func TestReplaceJSON(t *testing.T) {
+	live := obj(t, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"n","namespace":"ns","labels":{"bkctl.dev/builder":"kube"}},"spec":{"selector":{"matchLabels":{"app":"n","team":"x"}}}}`)
+	desired := obj(t, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"n","namespace":"ns","labels":{"bkctl.dev/builder":"kube"}},"spec":{"selector":{"matchLabels":{"app":"n"}}}}`)
+	p := &Plan{Name: "f", Inventory: InventoryChange{Action: Unchanged}, Changes: []Change{
+		{Ref: RefOf(desired), Action: Replace, Desired: desired, Live: live, Merged: desired, Fields: []string{"spec.selector"}, Immutable: []string{"spec.selector"}},
+	}}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Counts   map[string]int `json:"counts"`
+		Builders []NodeSummary  `json:"builders"`
+		Objects  []struct {
+			Action    Action   `json:"action"`
+			Immutable []string `json:"immutable"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Counts["replace"] != 1 || len(got.Objects) != 1 || got.Objects[0].Action != Replace {
+		t.Errorf("counts %v, objects %+v: want one replace", got.Counts, got.Objects)
+	}
+	if d := cmp.Diff([]string{"spec.selector"}, got.Objects[0].Immutable); d != "" {
+		t.Errorf("objects[0].immutable (-want +got):\n%s", d)
+	}
+	if len(got.Builders) != 1 || got.Builders[0].Action != Replace || !cmp.Equal(got.Builders[0].Immutable, []string{"spec.selector"}) {
+		t.Errorf("builders = %+v, want node n replaced for spec.selector", got.Builders)
+	}
+	b.Reset()
+	if err := WriteText(&b, p, DefaultTextOptions()); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"kube/n: replace (immutable spec.selector): replicas unchanged, image unchanged",
+		"± replace   Deployment/ns/n: spec.selector is immutable (hint: --force-replace deletes and recreates it)",
+		"+++ Deployment/ns/n (recreated)",
 	} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("plan text lacks %q:\n%s", line, b.String())
