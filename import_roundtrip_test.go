@@ -265,12 +265,12 @@ builders:
 // objects (NS is the namespace). buildx creates with Update requests under the default user
 // agent, so its fields are drift of "Go-http-client", not conflicts.
 const planBeforeAdoption = `Builders:
-  kube/kube0: replicas unchanged, image unchanged, other fields 8
-  kube/kube1: replicas unchanged, image unchanged, other fields 7
+  kube/kube0: rolls its pods: replicas unchanged, image unchanged, other fields 9
+  kube/kube1: rolls its pods: replicas unchanged, image unchanged, other fields 7
 
 Objects:
   ~ update    ConfigMap/NS/kube0-config: metadata.labels
-  ~ update    Deployment/NS/kube0: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
+  ~ update    Deployment/NS/kube0: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.annotations[bkctl.dev/config-hash], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
   ~ update    Deployment/NS/kube1: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
   + create    ConfigMap/NS/bkctl-applyset-kube-builders (inventory)
 

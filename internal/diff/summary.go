@@ -207,6 +207,7 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 	}
 	other := 0
 	if c := n.config; c != nil && c.Pending() {
+		named := true // the config's line explains the template's new config hash
 		switch {
 		case c.Action == Create:
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "added"})
@@ -214,6 +215,11 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", From: "removed"})
 		case slices.ContainsFunc(c.Fields, isConfigData):
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "changed"})
+		default:
+			named = false
+		}
+		if named && cur != nil && slices.Contains(cur.Fields, configHashPath) {
+			other--
 		}
 		if c.Action != Create && c.Action != Prune {
 			// e.g. the labels bkctl adds to a ConfigMap it adopts from buildx: the
@@ -244,8 +250,8 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 // isTemplate reports whether a changed path of a workload is in its pod template.
 func isTemplate(path string) bool { return strings.HasPrefix(path, "spec.template.") }
 
-// configHashPath is the changed path of a workload whose buildkitd.config changed; the summary
-// names it as buildkitd.config.
+// configHashPath is the changed path of a workload whose buildkitd.config changed; when the
+// summary names the config's change, it does not count this path again.
 const configHashPath = "spec.template.metadata.annotations[" + keys.AnnotationConfigHash + "]"
 
 // isConfigData reports whether a changed path of a node's ConfigMap is in its data, the
@@ -274,7 +280,7 @@ func otherFields(paths []string) int {
 	n := 0
 	for _, p := range paths {
 		switch {
-		case p == "spec.replicas", p == configHashPath,
+		case p == "spec.replicas",
 			strings.HasSuffix(p, "containers[name=buildkitd].image"),
 			strings.HasSuffix(p, "containers[name=buildkitd].securityContext.privileged"):
 			continue
