@@ -20,6 +20,7 @@ type applyCmd struct {
 	outputFlag
 	DryRun         dryRunFlag    `name:"dry-run" default:"none" placeholder:"none|client|server" help:"none: apply; client: print the objects that would be sent (as render); server: print what would change (as plan). A bare --dry-run is server."`
 	ForceConflicts bool          `name:"force-conflicts" help:"Take over fields that other appliers own."`
+	ForceReplace   bool          `name:"force-replace" help:"Delete and recreate the objects whose change the API server refuses as an update (immutable fields, a node switching between Deployment and StatefulSet)."`
 	Prune          bool          `default:"true" negatable:"" help:"Delete members the file no longer renders (--prune=false keeps them)."`
 	PrunePVCs      bool          `name:"prune-pvcs" help:"Also delete the volume claims (build caches) of pruned StatefulSets."`
 	Wait           bool          `default:"true" negatable:"" help:"Wait until changed builders are rolled out (per-node timeout)."`
@@ -35,8 +36,13 @@ differs from the cluster, so that applying an unchanged file writes nothing. It 
 file's inventory (a kubectl ApplySet), prunes members the file no longer renders once every
 apply succeeded, and waits for the changed builders to roll out, with progress on stderr.
 A field another applier owns stops the apply before anything is written, unless
---force-conflicts. An empty builders list removes everything the inventory holds. Files that
-share a metadata.name are one inventory; inventories are applied one after the other.
+--force-conflicts. So does a change the API server refuses as an update (plan marks it
+"± replace" with the field: a selector, a StatefulSet's volume claim size or storage class,
+a node whose storage moves between persistentVolume and memory), unless --force-replace:
+it deletes only those objects, waits until they are gone, and creates them again. Their pods
+restart; a StatefulSet's volume claims are kept unless --prune-pvcs. An empty builders list
+removes everything the inventory holds. Files that share a metadata.name are one inventory;
+inventories are applied one after the other.
 
 A node's rollout may take its timeout field (120s by default); --timeout replaces it for every
 node. A node not ready in time is reported with its status and why its pods are not ready.
@@ -50,6 +56,7 @@ interrupted).
 Examples:
   bkctl apply
   bkctl apply -f builders.yaml --force-conflicts
+  bkctl apply -f builders.yaml --force-replace
   bkctl apply -f builders.yaml --prune=false --wait=false
   bkctl apply -f builders.yaml --dry-run=server -o json
   bkctl apply -f builders.yaml --timeout 5m --request-timeout 10s
@@ -80,7 +87,7 @@ func (c *applyCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 		}
 	}
 	opts := apply.DefaultOptions()
-	opts.ForceConflicts, opts.Prune, opts.PrunePVCs, opts.Wait = c.ForceConflicts, c.Prune, c.PrunePVCs, c.Wait
+	opts.ForceConflicts, opts.ForceReplace, opts.Prune, opts.PrunePVCs, opts.Wait = c.ForceConflicts, c.ForceReplace, c.Prune, c.PrunePVCs, c.Wait
 	opts.Timeout = timeouts(t.inventories)
 	if c.Timeout > 0 {
 		opts.Timeout = func(diff.Ref) time.Duration { return c.Timeout }
@@ -168,8 +175,12 @@ func resultLine(r *apply.Result) string {
 	for _, c := range r.Applied {
 		n[c.Action]++
 	}
-	return fmt.Sprintf("Apply complete: %d created, %d updated, %d pruned, %d ready.",
-		n[diff.Create], n[diff.Update]+n[diff.Conflict], len(r.Pruned), len(r.Ready))
+	replaced := ""
+	if n[diff.Replace] > 0 {
+		replaced = fmt.Sprintf("%d replaced, ", n[diff.Replace])
+	}
+	return fmt.Sprintf("Apply complete: %d created, %d updated, %s%d pruned, %d ready.",
+		n[diff.Create], n[diff.Update]+n[diff.Conflict], replaced, len(r.Pruned), len(r.Ready))
 }
 
 // progressPrinter renders apply events on stderr, one line each; events come from concurrent
@@ -180,8 +191,10 @@ func progressPrinter(s streams) func(apply.Event) {
 		var line string
 		switch e.Type {
 		case apply.EventApplied:
-			verb := map[diff.Action]string{diff.Create: "created", diff.Update: "updated", diff.Conflict: "updated (fields taken over)"}[e.Action]
+			verb := map[diff.Action]string{diff.Create: "created", diff.Update: "updated", diff.Conflict: "updated (fields taken over)", diff.Replace: "created again"}[e.Action]
 			line = fmt.Sprintf("%s: %s", e.Ref, verb)
+		case apply.EventReplaced:
+			line = fmt.Sprintf("%s: deleted, to be created again", e.Ref)
 		case apply.EventPruned:
 			line = fmt.Sprintf("%s: pruned", e.Ref)
 		case apply.EventKept:
@@ -194,6 +207,8 @@ func progressPrinter(s streams) func(apply.Event) {
 			}
 		case apply.EventReady:
 			line = fmt.Sprintf("%s: ready after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
+		case apply.EventGone:
+			line = fmt.Sprintf("%s: gone after %s", e.Ref, e.Elapsed.Round(10*time.Millisecond))
 		case apply.EventFailed:
 			line = fmt.Sprintf("%s: not ready after %s (%s): %s", e.Ref, e.Elapsed.Round(100*time.Millisecond), e.Status, e.Message)
 		}
@@ -213,7 +228,9 @@ type resultJSON struct {
 	Applied   []diff.Ref `json:"applied"`
 	Pruned    []diff.Ref `json:"pruned"`
 	PVCs      []diff.Ref `json:"prunedClaims"`
-	Ready     []diff.Ref `json:"ready"`
+	// Replaced are the objects deleted to be created again (--force-replace).
+	Replaced []diff.Ref `json:"replaced,omitempty"`
+	Ready    []diff.Ref `json:"ready"`
 	// NotReady are the workloads that did not roll out in time, with why.
 	NotReady []notReadyJSON `json:"notReady,omitempty"`
 	// StoppedWhile is the step a failed apply stopped in; nothing of a later step was done.
@@ -230,7 +247,7 @@ type notReadyJSON struct {
 
 func resultDoc(r *apply.Result, applyErr error) resultJSON {
 	out := resultJSON{Name: r.Plan.Name, Namespace: r.Plan.Namespace, Plan: diff.Document(r.Plan), InSync: r.InSync(),
-		Applied: []diff.Ref{}, Pruned: refs(r.Pruned), PVCs: refs(r.PVCs), Ready: refs(r.Ready)}
+		Applied: []diff.Ref{}, Pruned: refs(r.Pruned), PVCs: refs(r.PVCs), Ready: refs(r.Ready), Replaced: r.Replaced}
 	for _, c := range r.Applied {
 		out.Applied = append(out.Applied, c.Ref)
 	}

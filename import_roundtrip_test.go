@@ -100,10 +100,11 @@ func TestImportApplyPlanInSync(t *testing.T) {
 	}
 }
 
-// TestImportedLabelsCannotBeAdopted pins the one deliberate difference that stops an adoption:
-// buildx puts its labels driver-opt into the workload's immutable selector, bkctl selects by
-// app=<node> only. Plan refuses with a hint and nothing is touched.
-func TestImportedLabelsCannotBeAdopted(t *testing.T) {
+// TestImportedLabelsNeedAReplace pins the one deliberate difference that stops an in-place
+// adoption: buildx puts its labels driver-opt into the workload's immutable selector, bkctl
+// selects by app=<node> only. Plan marks the Deployment "± replace" naming spec.selector, apply
+// refuses and touches nothing, and apply --force-replace recreates it.
+func TestImportedLabelsNeedAReplace(t *testing.T) {
 	needCluster(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
@@ -117,15 +118,30 @@ func TestImportedLabelsCannotBeAdopted(t *testing.T) {
 		t.Fatalf("import = %d\nstdout:\n%s\nstderr:\n%s", code, imported, errs)
 	}
 	file := writeFile(t, t.TempDir(), "builders.yaml", imported)
-	for _, cmd := range []string{"plan", "apply"} {
-		code, out, errs := runCluster(t, cmd, "-f", file, kc)
-		want := "Deployment/" + ns + "/kube0: dry-run apply: "
-		if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "field is immutable (hint: bkctl selects a node's pods by app=<node> only") {
-			t.Errorf("%s = %d, want 1 with %q and the selector hint\nstdout:\n%s\nstderr:\n%s", cmd, code, want, out, errs)
-		}
+	code, out, errs := runCluster(t, "plan", "-f", file, kc)
+	want := "± replace   Deployment/" + ns + "/kube0: spec.selector is immutable (hint: --force-replace deletes and recreates it)"
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "kube/kube0: replace (immutable spec.selector)") {
+		t.Errorf("plan = %d, want 0 with %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
+	}
+	code, out, errs = runCluster(t, "apply", "-f", file, kc)
+	want = "Deployment/" + ns + "/kube0: spec.selector cannot change in place"
+	if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "hint: --force-replace") {
+		t.Errorf("apply = %d, want 1 with %q and the hint\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
 	}
 	if diff := cmp.Diff(created, objectUIDs(t, ns)); diff != "" {
-		t.Errorf("objects changed (-buildx created +after):\n%s", diff)
+		t.Errorf("objects changed by a refused apply (-buildx created +after):\n%s", diff)
+	}
+	code, out, errs = runCluster(t, "apply", "-f", file, kc, "--force-replace")
+	if code != 0 || !strings.Contains(errs, "Deployment/"+ns+"/kube0: deleted, to be created again\n") ||
+		!strings.Contains(out, "Apply complete: 0 created, 0 updated, 1 replaced, 0 pruned, 1 ready.") {
+		t.Fatalf("apply --force-replace = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	after := objectUIDs(t, ns)
+	if after["Deployment/kube0"] == created["Deployment/kube0"] || after["Deployment/kube0"] == "" {
+		t.Errorf("Deployment kube0 not recreated: uid %q, was %q", after["Deployment/kube0"], created["Deployment/kube0"])
+	}
+	if code, out, _ := runCluster(t, "plan", "-f", file, kc, "--exit-code"); code != 0 {
+		t.Errorf("plan --exit-code after the replace = %d, want 0\n%s", code, out)
 	}
 }
 
@@ -251,12 +267,12 @@ builders:
 // objects (NS is the namespace). buildx creates with Update requests under the default user
 // agent, so its fields are drift of "Go-http-client", not conflicts.
 const planBeforeAdoption = `Builders:
-  kube/kube0: replicas unchanged, image unchanged, other fields 8
-  kube/kube1: replicas unchanged, image unchanged, other fields 7
+  kube/kube0: rolls its pods: replicas unchanged, image unchanged, other fields 9
+  kube/kube1: rolls its pods: replicas unchanged, image unchanged, other fields 7
 
 Objects:
   ~ update    ConfigMap/NS/kube0-config: metadata.labels
-  ~ update    Deployment/NS/kube0: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
+  ~ update    Deployment/NS/kube0: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.annotations[bkctl.dev/config-hash], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
   ~ update    Deployment/NS/kube1: metadata.labels[app.kubernetes.io/managed-by], metadata.labels[applyset.kubernetes.io/part-of], metadata.labels[bkctl.dev/builder], spec.template.metadata.labels[bkctl.dev/builder], spec.template.spec.containers[name=buildkitd].readinessProbe.initialDelaySeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.periodSeconds, spec.template.spec.containers[name=buildkitd].readinessProbe.timeoutSeconds [drift: .spec.template.spec.containers[name="buildkitd"].readinessProbe.initialDelaySeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.periodSeconds, .spec.template.spec.containers[name="buildkitd"].readinessProbe.timeoutSeconds set by "Go-http-client"]
   + create    ConfigMap/NS/bkctl-applyset-kube-builders (inventory)
 

@@ -16,8 +16,14 @@ type Options struct {
 	// ForceConflicts takes over fields that other appliers own; without it a conflict stops the
 	// apply before anything is written.
 	ForceConflicts bool
+	// ForceReplace deletes and recreates the objects the plan replaces (immutable fields, a node
+	// switching kind); without it a replace stops the apply before anything is written.
+	ForceReplace bool
 	// Prune deletes the members the file no longer renders, after every apply succeeded.
 	Prune bool
+	// Foreground prunes with foreground propagation: a pruned workload exists until its
+	// ReplicaSets and pods are gone, so that waiting for it (WaitGone) waits for its pods too.
+	Foreground bool
 	// PrunePVCs also deletes the volume claims of pruned StatefulSets (kept by default: they
 	// hold the build cache).
 	PrunePVCs bool
@@ -42,6 +48,8 @@ type Result struct {
 	// Pruned are the members deleted; PVCs are the claims deleted with --prune-pvcs.
 	Pruned []diff.Ref
 	PVCs   []diff.Ref
+	// Replaced are the objects deleted to be created again (--force-replace).
+	Replaced []diff.Ref
 	// Ready are the workloads waited for that rolled out.
 	Ready []diff.Ref
 }
@@ -49,10 +57,10 @@ type Result struct {
 // InSync reports whether the apply found nothing to change.
 func (r *Result) InSync() bool { return !r.Plan.Pending() }
 
-// Apply makes the cluster match p, a plan from Plan or PlanDelete: it stops on conflicts unless
-// forced, widens the inventory first, applies the changed objects (namespaces first, and only
+// Apply makes the cluster match p, a plan from Plan or PlanDelete: it stops on conflicts and
+// replaces unless forced, widens the inventory first, applies the changed objects (namespaces first, and only
 // those whose dry-run differs from live, so an apply of an unchanged file writes nothing),
-// prunes, narrows the inventory and records what was applied in it, and waits for rollouts.
+// deleting first what a forced replace recreates, prunes, narrows the inventory and records what was applied in it, and waits for rollouts.
 func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Plan, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = func(Event) {}
@@ -63,6 +71,9 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	res := &Result{Plan: p}
 	if cs := p.Conflicts(); len(cs) > 0 && !opts.ForceConflicts {
 		return res, &ConflictError{Changes: cs}
+	}
+	if rs := p.Replaces(); len(rs) > 0 && !opts.ForceReplace {
+		return res, &ReplaceError{Changes: rs}
 	}
 	rec := inventory{groupKinds: p.Inventory.RecordedGroupKinds, namespaces: p.Inventory.RecordedNamespaces}
 	want := inventory{groupKinds: p.Inventory.GroupKinds, namespaces: p.Inventory.Namespaces}
@@ -86,6 +97,9 @@ func (m *Manager) Apply(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 		if err := m.writeParent(ctx, set, rec.union(want), applied); err != nil {
 			return res, &StepError{Step: StepApply, Err: err}
 		}
+	}
+	if err := m.replace(ctx, p, res, opts); err != nil {
+		return res, &StepError{Step: StepApply, Err: err}
 	}
 	if err := m.applyChanges(ctx, p, res, applied, opts, applyStages...); err != nil {
 		return res, &StepError{Step: StepApply, Err: err}

@@ -303,17 +303,22 @@ func TestPersistentCacheNode(t *testing.T) {
 	if len(res.Ready) != 1 {
 		t.Errorf("ready = %v", res.Ready)
 	}
-	// back to a Deployment: the StatefulSet is pruned, its claim kept
-	l = f.file(oneNode)
+	// storage moves to memory, a Deployment: the node changes kind, which replaces its workload
+	l = f.file(strings.Replace(oneNode, "replicas: 1", "replicas: 1\n        storage: {memory: 1Gi}", 1))
 	p := f.plan(l)
-	if diff := cmp.Diff([]string{"Deployment/amd create", "StatefulSet/amd prune"}, actions(p)); diff != "" {
+	if diff := cmp.Diff([]string{"Deployment/amd replace", "StatefulSet/amd prune"}, actions(p)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
-	if got := summary(p); len(got) != 1 || !strings.Contains(got[0], "kind StatefulSet → Deployment") {
+	if got := summary(p); len(got) != 1 || !strings.Contains(got[0], "replace: kind StatefulSet → Deployment") {
 		t.Errorf("summary = %q, want a kind switch", got)
 	}
+	f.refused(l, "Deployment/"+f.ns+"/amd", "changes kind")
+	if _, err := clientset(t).AppsV1().StatefulSets(f.ns).Get(ctx(t), "amd", metav1.GetOptions{}); err != nil {
+		t.Fatalf("StatefulSet after a refused replace: %v", err)
+	}
 	var kept []string
-	_, err := f.apply(l, func(o *apply.Options) {
+	res, err := f.apply(l, func(o *apply.Options) {
+		o.ForceReplace = true
 		o.Progress = func(e apply.Event) {
 			if e.Type == apply.EventKept {
 				kept = append(kept, e.Ref.String())
@@ -325,6 +330,21 @@ func TestPersistentCacheNode(t *testing.T) {
 	}
 	if want := []string{"PersistentVolumeClaim/" + f.ns + "/buildkitd-amd-0"}; !slices.Equal(kept, want) {
 		t.Errorf("kept %v, want %v", kept, want)
+	}
+	if diff := cmp.Diff([]string{"StatefulSet/" + f.ns + "/amd"}, refStrings(res.Replaced)); diff != "" {
+		t.Errorf("replaced (-want +got):\n%s", diff)
+	}
+	if len(res.Pruned) != 0 || len(res.Ready) != 1 {
+		t.Errorf("pruned %v, ready %v: want the StatefulSet replaced, not pruned again, and the Deployment ready", res.Pruned, res.Ready)
+	}
+	// and back to a persistent volume: a replace again, the kept claim is used again
+	l = f.file(strings.Replace(oneNode, "replicas: 1", "replicas: 1\n        storage: {persistentVolume: {size: 1Gi, storageClassName: {{ns}}}}", 1))
+	if diff := cmp.Diff([]string{"StatefulSet/amd replace", "Deployment/amd prune"}, actions(f.plan(l))); diff != "" {
+		t.Errorf("plan back (-want +got):\n%s", diff)
+	}
+	f.refused(l, "StatefulSet/"+f.ns+"/amd", "changes kind")
+	if res, err := f.apply(l, forceReplace); err != nil || len(res.Ready) != 1 {
+		t.Errorf("apply --force-replace back to a StatefulSet: %v, ready %v", err, res.Ready)
 	}
 	if _, err := clientset(t).CoreV1().PersistentVolumeClaims(f.ns).Get(ctx(t), "buildkitd-amd-0", metav1.GetOptions{}); err != nil {
 		t.Errorf("claim after prune: %v", err)

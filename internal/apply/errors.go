@@ -121,7 +121,7 @@ func (m *Manager) clusterErr(err error, need string) error {
 	case apierrors.IsForbidden(err) && rbacDenied.MatchString(err.Error()):
 		return fmt.Errorf("%w (hint: %s; deploy/rbac.yaml grants what each bkctl command needs)", err, need)
 	case isImmutableSelector(err):
-		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: delete the workload, then apply to recreate it)", err)
+		return fmt.Errorf("%w (hint: bkctl selects a node's pods by app=<node> only; buildx also selects by its labels driver-opt, and a selector cannot change: bkctl apply --force-replace deletes and recreates the workload)", err)
 	}
 	return err
 }

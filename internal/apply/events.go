@@ -12,11 +12,15 @@ type EventType string
 // The events of an apply, in the order they can happen to one object.
 const (
 	EventApplied EventType = "applied"
-	EventPruned  EventType = "pruned"
-	EventKept    EventType = "kept"
-	EventWaiting EventType = "waiting"
-	EventReady   EventType = "ready"
-	EventFailed  EventType = "failed"
+	// EventReplaced is an object deleted so that the apply creates it again (--force-replace).
+	EventReplaced EventType = "replaced"
+	EventPruned   EventType = "pruned"
+	EventKept     EventType = "kept"
+	EventWaiting  EventType = "waiting"
+	EventReady    EventType = "ready"
+	EventFailed   EventType = "failed"
+	// EventGone is an object that a delete removed and that no longer exists (WaitGone).
+	EventGone EventType = "gone"
 )
 
 // Event is one step of an apply, for a progress display.

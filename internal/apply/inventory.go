@@ -12,21 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/render"
 )
 
-// ApplySet keys of KEP-3659, as kubectl writes and reads them.
-const (
-	labelApplySetID          = "applyset.kubernetes.io/id"
-	annotationTooling        = "applyset.kubernetes.io/tooling"
-	annotationGroupKinds     = "applyset.kubernetes.io/contains-group-kinds"
-	annotationAdditionalNSs  = "applyset.kubernetes.io/additional-namespaces"
-	parentAPIVersion, cmKind = "v1", "ConfigMap"
-)
-
-// dataApplied is bkctl's own key in the parent's data: per member, the record of its last apply
-// (see diff.Applied), one "<Kind.group>/<namespace>/<name> <config> <fields>" a line.
-const dataApplied = "bkctl-applied"
+const parentAPIVersion, cmKind = "v1", "ConfigMap"
 
 // inventory is what an ApplySet parent records: the group-kinds and namespaces of its members.
 type inventory struct {
@@ -85,8 +75,8 @@ func splitList(s string) []string {
 func recorded(set render.ApplySetRef, parent *unstructured.Unstructured) inventory {
 	a := parent.GetAnnotations()
 	in := inventory{
-		groupKinds: splitList(a[annotationGroupKinds]),
-		namespaces: append(splitList(a[annotationAdditionalNSs]), set.ParentNamespace),
+		groupKinds: splitList(a[keys.AnnotationApplySetGroupKinds]),
+		namespaces: append(splitList(a[keys.AnnotationApplySetAdditionalNamespaces]), set.ParentNamespace),
 	}
 	return in.union(inventory{})
 }
@@ -96,7 +86,7 @@ type records map[memberKey]diff.Applied
 
 // recordedApplied reads the apply records of a live parent; a line it cannot read is no record.
 func recordedApplied(parent *unstructured.Unstructured) records {
-	data, _, _ := unstructured.NestedString(parent.Object, "data", dataApplied)
+	data, _, _ := unstructured.NestedString(parent.Object, "data", keys.DataApplied)
 	out := records{}
 	for _, line := range strings.Split(data, "\n") {
 		f := strings.Fields(line)
@@ -130,10 +120,10 @@ func (m *Manager) parentObject(set render.ApplySetRef, in inventory, recs record
 	p.SetKind(cmKind)
 	p.SetName(set.ParentName)
 	p.SetNamespace(set.ParentNamespace)
-	p.SetLabels(map[string]string{labelApplySetID: set.ID, render.LabelManagedBy: render.ManagedByValue})
+	p.SetLabels(map[string]string{keys.LabelApplySetID: set.ID, keys.LabelManagedBy: keys.ManagedByValue})
 	ann := map[string]string{
-		annotationTooling:    m.opts.Tooling,
-		annotationGroupKinds: strings.Join(in.groupKinds, ","),
+		keys.AnnotationApplySetTooling:    m.opts.Tooling,
+		keys.AnnotationApplySetGroupKinds: strings.Join(in.groupKinds, ","),
 	}
 	var extra []string
 	for _, ns := range in.namespaces {
@@ -142,11 +132,11 @@ func (m *Manager) parentObject(set render.ApplySetRef, in inventory, recs record
 		}
 	}
 	if len(extra) > 0 {
-		ann[annotationAdditionalNSs] = strings.Join(extra, ",")
+		ann[keys.AnnotationApplySetAdditionalNamespaces] = strings.Join(extra, ",")
 	}
 	p.SetAnnotations(ann)
 	if data := recs.String(); data != "" {
-		p.Object["data"] = map[string]any{dataApplied: data}
+		p.Object["data"] = map[string]any{keys.DataApplied: data}
 	}
 	return p
 }
@@ -162,7 +152,7 @@ func parentUpToDate(live, want *unstructured.Unstructured) bool {
 		}
 	}
 	la := live.GetAnnotations()
-	for _, k := range []string{annotationTooling, annotationGroupKinds, annotationAdditionalNSs} {
+	for _, k := range []string{keys.AnnotationApplySetTooling, keys.AnnotationApplySetGroupKinds, keys.AnnotationApplySetAdditionalNamespaces} {
 		if la[k] != want.GetAnnotations()[k] {
 			return false
 		}

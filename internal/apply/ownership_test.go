@@ -11,7 +11,7 @@ import (
 
 	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/diff"
-	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // armNode is a second builders file's builder, in the same namespace as oneNode's.
@@ -104,7 +104,7 @@ func TestObjectOfAnotherInventoryIsAConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Labels[render.LabelApplySetPartOf]; got != fleet.set.ID {
+	if got := d.Labels[keys.LabelApplySetPartOf]; got != fleet.set.ID {
 		t.Fatalf("after the refused apply the Deployment is part of %q, want fleet's %q", got, fleet.set.ID)
 	}
 

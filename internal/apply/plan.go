@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/render"
 )
 
@@ -63,11 +64,13 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 		}
 	}
 	sortPrunes(prunes)
+	changes = append(changes, prunes...)
+	diff.MarkKindSwitches(changes)
 
 	p := &diff.Plan{
-		Name:      set.ParentName[len(render.ApplySetParentPrefix):],
+		Name:      set.ParentName[len(keys.ApplySetParentPrefix):],
 		Namespace: set.ParentNamespace,
-		Changes:   append(changes, prunes...),
+		Changes:   changes,
 		Inventory: diff.InventoryChange{
 			Ref: parentRef(set), ID: set.ID, Action: diff.Unchanged,
 			GroupKinds: want.groupKinds, Namespaces: want.namespaces,
@@ -127,7 +130,7 @@ func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in in
 		g.Go(func() error {
 			ul := &unstructured.UnstructuredList{}
 			ul.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
-			opts := []client.ListOption{client.MatchingLabels{render.LabelApplySetPartOf: set.ID}}
+			opts := []client.ListOption{client.MatchingLabels{keys.LabelApplySetPartOf: set.ID}}
 			if l.ns != "" {
 				opts = append(opts, client.InNamespace(l.ns))
 			}
@@ -208,6 +211,9 @@ func (m *Manager) dryRun(ctx context.Context, set render.ApplySetRef, desired, l
 	merged := desired.DeepCopy()
 	err := m.client.Patch(ctx, merged, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(m.opts.FieldManager))
 	if err != nil {
+		if c, ok, rerr := m.replaceOf(ctx, desired, live, err); ok {
+			return c, rerr
+		}
 		if apierrors.IsNotFound(err) && desired.GetNamespace() != "" {
 			err = fmt.Errorf("%w (hint: create namespace %q, or set createNamespace: true on its builder)", err, desired.GetNamespace())
 		}
@@ -256,7 +262,7 @@ func partOf(o *unstructured.Unstructured) string {
 	if o == nil {
 		return ""
 	}
-	return o.GetLabels()[render.LabelApplySetPartOf]
+	return o.GetLabels()[keys.LabelApplySetPartOf]
 }
 
 // inventoryName names the inventory whose ID is id, as "inventory <namespace>/<parent>" when its
@@ -265,7 +271,7 @@ func (m *Manager) inventoryName(ctx context.Context, namespace, id string) strin
 	l := &unstructured.UnstructuredList{}
 	l.SetAPIVersion("v1")
 	l.SetKind("ConfigMapList")
-	err := m.client.List(ctx, l, client.InNamespace(namespace), client.MatchingLabels{labelApplySetID: id})
+	err := m.client.List(ctx, l, client.InNamespace(namespace), client.MatchingLabels{keys.LabelApplySetID: id})
 	if err == nil && len(l.Items) == 1 {
 		return "inventory " + namespace + "/" + l.Items[0].GetName()
 	}

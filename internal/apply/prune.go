@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bkctl/bkctl/internal/diff"
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/render"
 )
 
@@ -28,7 +30,7 @@ const claimTemplateName = "buildkitd"
 func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Plan, res *Result, opts Options) error {
 	var objs []*unstructured.Unstructured
 	for _, c := range p.Changes {
-		if c.Action == diff.Prune {
+		if c.Action == diff.Prune && !slices.Contains(res.Replaced, c.Ref) {
 			objs = append(objs, c.Live.DeepCopy())
 		}
 	}
@@ -44,9 +46,13 @@ func (m *Manager) prune(ctx context.Context, set render.ApplySetRef, p *diff.Pla
 	if err != nil {
 		return err
 	}
+	propagation := metav1.DeletePropagationBackground
+	if opts.Foreground {
+		propagation = metav1.DeletePropagationForeground
+	}
 	delOpts := ssa.DeleteOptions{
-		PropagationPolicy: metav1.DeletePropagationBackground,
-		Inclusions:        map[string]string{render.LabelApplySetPartOf: set.ID},
+		PropagationPolicy: propagation,
+		Inclusions:        map[string]string{keys.LabelApplySetPartOf: set.ID},
 	}
 	// One at a time, stopping at the first failure: what is left stays a member, and the next
 	// apply prunes it.
@@ -105,7 +111,7 @@ func (m *Manager) claimsOf(ctx context.Context, objs []*unstructured.Unstructure
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("v1")
 		list.SetKind("PersistentVolumeClaimList")
-		err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{render.LabelApp: sts.GetName()})
+		err := m.client.List(ctx, list, client.InNamespace(sts.GetNamespace()), client.MatchingLabels{keys.LabelApp: sts.GetName()})
 		if err != nil {
 			return nil, fmt.Errorf("list claims of %s: %w", diff.RefOf(sts), m.clusterErr(err, needListClaims))
 		}

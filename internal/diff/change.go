@@ -9,15 +9,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // Action is what applying the plan does to one object; plan, apply and prune share it.
 type Action string
 
 // The actions of a plan. Conflict is an update that would take fields from another applier.
+// Replace is a change the API server refuses as an update (an immutable field, or a node
+// switching between Deployment and StatefulSet): the object must be deleted and created again.
 const (
 	Create    Action = "create"
 	Update    Action = "update"
+	Replace   Action = "replace"
 	Prune     Action = "prune"
 	Unchanged Action = "unchanged"
 	Conflict  Action = "conflict"
@@ -30,6 +35,8 @@ func (a Action) symbol() string {
 		return "+"
 	case Update:
 		return "~"
+	case Replace:
+		return "±"
 	case Prune:
 		return "-"
 	case Conflict:
@@ -84,7 +91,7 @@ func (o Ownership) Describe() string {
 
 // PartOfField is the field path of an Ownership that says another inventory (another builders
 // file) has the object as its member.
-const PartOfField = ".metadata.labels.applyset.kubernetes.io/part-of"
+const PartOfField = ".metadata.labels." + keys.LabelApplySetPartOf
 
 // Change is the difference between what bkctl renders for one object and the live cluster.
 type Change struct {
@@ -103,6 +110,9 @@ type Change struct {
 	Conflicts []Ownership
 	// Drift are fields that an imperative change (kubectl edit, scale) set and apply takes back.
 	Drift []Ownership
+	// Immutable are the fields of a Replace that cannot be updated in place, e.g. spec.selector,
+	// or "kind" for a node that switches between Deployment and StatefulSet.
+	Immutable []string
 	// Applied is the record of bkctl's apply that an unchanged object is the result of, kept in
 	// the inventory so that the next plan can skip its dry-run (zero when unknown or pending).
 	Applied Applied

@@ -20,6 +20,7 @@ type jsonPlan struct {
 type jsonCounts struct {
 	Create    int `json:"create"`
 	Update    int `json:"update"`
+	Replace   int `json:"replace"`
 	Prune     int `json:"prune"`
 	Unchanged int `json:"unchanged"`
 	Conflict  int `json:"conflict"`
@@ -32,6 +33,7 @@ type jsonChange struct {
 	Fields    []string    `json:"fields,omitempty"`
 	Conflicts []Ownership `json:"conflicts,omitempty"`
 	Drift     []Ownership `json:"drift,omitempty"`
+	Immutable []string    `json:"immutable,omitempty"`
 	Diff      string      `json:"diff,omitempty"`
 }
 
@@ -48,13 +50,13 @@ func Document(p *Plan) any {
 	n := p.Count()
 	out := jsonPlan{
 		Name: p.Name, Namespace: p.Namespace, Pending: p.Pending(),
-		Counts:    jsonCounts{n[Create], n[Update], n[Prune], n[Unchanged], n[Conflict]},
+		Counts:    jsonCounts{n[Create], n[Update], n[Replace], n[Prune], n[Unchanged], n[Conflict]},
 		Nodes:     p.Summary(),
 		Objects:   make([]jsonChange, 0, len(p.Changes)),
 		Inventory: p.Inventory,
 	}
 	for _, c := range p.Changes {
-		jc := jsonChange{Action: c.Action, Object: c.Ref, ID: c.Ref.String(), Fields: c.Fields, Conflicts: c.Conflicts, Drift: c.Drift}
+		jc := jsonChange{Action: c.Action, Object: c.Ref, ID: c.Ref.String(), Fields: c.Fields, Conflicts: c.Conflicts, Drift: c.Drift, Immutable: c.Immutable}
 		if h := Hunks(c, 3); len(h) > 0 {
 			jc.Diff = strings.Join(h, "\n") + "\n"
 		}

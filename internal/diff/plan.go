@@ -54,3 +54,26 @@ func (p *Plan) Conflicts() []Change {
 	}
 	return out
 }
+
+// Replaces returns the changes that delete an object and create it again.
+func (p *Plan) Replaces() []Change {
+	var out []Change
+	for _, c := range p.Changes {
+		if c.Action == Replace {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// PrunedNamespaces returns the names of the namespaces the plan deletes, with everything in
+// them: namespaces that the file created (createNamespace) and no longer renders.
+func (p *Plan) PrunedNamespaces() []string {
+	var out []string
+	for _, c := range p.Changes {
+		if c.Action == Prune && c.Ref.Kind == "Namespace" && c.Ref.Group == "" {
+			out = append(out, c.Ref.Name)
+		}
+	}
+	return out
+}

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // Applied records bkctl's last apply of one object: a hash of the rendered object and a hash of
@@ -112,7 +114,7 @@ func ownsOnlyBenign(e metav1.ManagedFieldsEntry) bool {
 // benignAnnotations are the annotations that controllers set on the objects bkctl renders and
 // that bkctl never sets.
 var benignAnnotations = map[string]bool{
-	"deployment.kubernetes.io/revision": true,
+	keys.AnnotationDeploymentRevision: true,
 }
 
 // benignField reports whether p is a field that only controllers write and bkctl never renders:

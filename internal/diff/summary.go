@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // NodeSummary is the plan of one builder node in the words of builders.yaml.
@@ -20,6 +20,11 @@ type NodeSummary struct {
 	Fields    []FieldChange `json:"fields,omitempty"`
 	// Conflicts names the managers whose fields the node's objects would take.
 	Conflicts []string `json:"conflicts,omitempty"`
+	// Rollout is true when an update changes the pod template, so that the workload replaces
+	// its pods (a new buildkitd.config does so through the template's config hash).
+	Rollout bool `json:"rollout,omitempty"`
+	// Immutable are the fields that make a Replace: the workload is deleted and created again.
+	Immutable []string `json:"immutable,omitempty"`
 }
 
 // FieldChange is one builders.yaml field of a node, before and after. An unchanged field that
@@ -55,11 +60,24 @@ func (s NodeSummary) String() string {
 		return head + "in sync"
 	case Conflict:
 		head += "conflict with " + quoteAll(s.Conflicts)
+	case Replace:
+		head += "replace"
+		if fs := slices.DeleteFunc(slices.Clone(s.Immutable), func(f string) bool { return f == "kind" }); len(fs) > 0 {
+			head += " (immutable " + strings.Join(fs, ", ") + ")"
+		}
+		head += ": "
+		if len(parts) == 0 {
+			return strings.TrimSuffix(head, ": ")
+		}
+		return head + strings.Join(parts, ", ")
 	}
 	if len(parts) == 0 {
 		return strings.TrimSuffix(head, ": ")
 	}
 	if s.Action == Update {
+		if s.Rollout {
+			head += "rolls its pods: "
+		}
 		return head + strings.Join(parts, ", ")
 	}
 	return head + " (" + strings.Join(parts, ", ") + ")"
@@ -98,7 +116,7 @@ func (p *Plan) Summary() []NodeSummary {
 		if obj == nil {
 			obj = c.Live
 		}
-		builder := obj.GetLabels()[render.LabelBuilder]
+		builder := obj.GetLabels()[keys.LabelBuilder]
 		if builder == "" {
 			continue
 		}
@@ -164,8 +182,12 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 		s.Action = Create
 	case len(s.Conflicts) > 0:
 		s.Action = Conflict
+	case cur != nil && cur.Action == Replace:
+		s.Action = Replace
+		s.Immutable = cur.Immutable
 	case (cur != nil && cur.Pending()) || (n.config != nil && n.config.Pending()) || len(n.workload) > 1:
 		s.Action = Update
+		s.Rollout = cur != nil && cur.Pending() && slices.ContainsFunc(cur.Fields, isTemplate)
 	}
 	if s.Action == Unchanged {
 		return s
@@ -185,6 +207,7 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 	}
 	other := 0
 	if c := n.config; c != nil && c.Pending() {
+		named := true // the config's line explains the template's new config hash
 		switch {
 		case c.Action == Create:
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "added"})
@@ -192,6 +215,11 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", From: "removed"})
 		case slices.ContainsFunc(c.Fields, isConfigData):
 			s.Fields = append(s.Fields, FieldChange{Field: "buildkitd.config", To: "changed"})
+		default:
+			named = false
+		}
+		if named && cur != nil && slices.Contains(cur.Fields, configHashPath) {
+			other--
 		}
 		if c.Action != Create && c.Action != Prune {
 			// e.g. the labels bkctl adds to a ConfigMap it adopts from buildx: the
@@ -199,9 +227,9 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 			other += len(c.Fields) - countFunc(c.Fields, isConfigData)
 		}
 	}
-	if s.Action == Update {
+	if s.Action == Update || s.Action == Replace {
 		if cur != nil {
-			other += otherFields(cur.Fields)
+			other += otherFields(slices.DeleteFunc(slices.Clone(cur.Fields), func(f string) bool { return slices.Contains(cur.Immutable, f) }))
 		}
 		if other > 0 {
 			s.Fields = append(s.Fields, FieldChange{Field: "other fields", To: fmt.Sprint(other)})
@@ -218,6 +246,13 @@ func summarize(k nodeKey, n *nodeChanges) NodeSummary {
 	}
 	return s
 }
+
+// isTemplate reports whether a changed path of a workload is in its pod template.
+func isTemplate(path string) bool { return strings.HasPrefix(path, "spec.template.") }
+
+// configHashPath is the changed path of a workload whose buildkitd.config changed; when the
+// summary names the config's change, it does not count this path again.
+const configHashPath = "spec.template.metadata.annotations[" + keys.AnnotationConfigHash + "]"
 
 // isConfigData reports whether a changed path of a node's ConfigMap is in its data, the
 // buildkitd.toml, rather than in its metadata.
@@ -301,5 +336,5 @@ func mode(o *unstructured.Unstructured) string {
 }
 
 func platforms(o *unstructured.Unstructured) string {
-	return o.GetAnnotations()[render.AnnotationPlatform]
+	return o.GetAnnotations()[keys.AnnotationPlatform]
 }

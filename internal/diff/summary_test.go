@@ -19,11 +19,20 @@ func TestSummaryConfig(t *testing.T) {
 		"adopted from buildx: only labels": {
 			workload: []string{"metadata.labels[bkctl.dev/builder]", "spec.template.metadata.labels[bkctl.dev/builder]"},
 			config:   []string{"metadata.labels"},
-			want:     "kube/kube0: replicas unchanged, image unchanged, other fields 3",
+			want:     "kube/kube0: rolls its pods: replicas unchanged, image unchanged, other fields 3",
 		},
-		"buildkitd.toml changed": {
+		"buildkitd.toml changed, rendered before the config hash": {
 			config: []string{"data[buildkitd.toml]"},
 			want:   "kube/kube0: replicas unchanged, image unchanged, buildkitd.config changed",
+		},
+		"buildkitd.toml changed: the template's config hash rolls the pods": {
+			workload: []string{"spec.template.metadata.annotations[bkctl.dev/config-hash]"},
+			config:   []string{"data[buildkitd.toml]"},
+			want:     "kube/kube0: rolls its pods: replicas unchanged, image unchanged, buildkitd.config changed",
+		},
+		"workload labels changed: no rollout": {
+			workload: []string{"metadata.labels[team]"},
+			want:     "kube/kube0: replicas unchanged, image unchanged, other fields 1",
 		},
 		"buildkitd.toml and labels changed": {
 			workload: []string{"metadata.labels[team]"},

@@ -40,7 +40,7 @@ func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
 		}
 		return color + s + ansiReset
 	}
-	actionColor := map[Action]string{Create: ansiGreen, Update: ansiYel, Prune: ansiRed, Conflict: ansiRed + ansiBold}
+	actionColor := map[Action]string{Create: ansiGreen, Update: ansiYel, Replace: ansiRed, Prune: ansiRed, Conflict: ansiRed + ansiBold}
 
 	if !p.Pending() {
 		fmt.Fprintf(&b, "%s: in sync (%d objects unchanged)\n", p.Name, len(p.Changes))
@@ -61,16 +61,23 @@ func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
 	inv := p.Inventory
 	fmt.Fprintf(&b, "  %s\n", paint(actionColor[inv.Action], fmt.Sprintf("%s %-9s %s (inventory)", inv.Action.symbol(), inv.Action, inv.Ref)))
 	n := p.Count()
-	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to prune, %d unchanged, %s.\n",
-		n[Create], n[Update], n[Prune], n[Unchanged], plural(n[Conflict], "conflict"))
+	replace := ""
+	if n[Replace] > 0 {
+		replace = fmt.Sprintf("%d to replace, ", n[Replace])
+	}
+	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %s%d to prune, %d unchanged, %s.\n",
+		n[Create], n[Update], replace, n[Prune], n[Unchanged], plural(n[Conflict], "conflict"))
 	for _, c := range p.Changes {
 		hunks := Hunks(c, opts.Context)
 		if len(hunks) == 0 {
 			continue
 		}
 		before, after := "(live)", "(planned)"
-		if c.Action == Create {
+		if c.Live == nil {
 			before = "(absent)"
+		}
+		if c.Action == Replace {
+			after = "(recreated)"
 		}
 		if c.Action == Prune {
 			after = "(pruned)"
@@ -99,6 +106,12 @@ func objectLine(c Change) string {
 		if len(c.Fields) > 0 {
 			s += ": " + strings.Join(c.Fields, ", ")
 		}
+	case Replace:
+		s += ": " + replaceReason(c.Immutable) + " (hint: --force-replace deletes and recreates it"
+		if c.Ref.Kind == "StatefulSet" {
+			s += ", keeping its volume claims unless --prune-pvcs"
+		}
+		s += ")"
 	case Conflict:
 		var parts []string
 		hint := "moves it to this file's inventory"
@@ -114,6 +127,17 @@ func objectLine(c Change) string {
 		s += fmt.Sprintf(" [drift: %s set by %q]", strings.Join(o.Fields, ", "), o.Manager)
 	}
 	return s
+}
+
+// replaceReason says why an object must be replaced.
+func replaceReason(immutable []string) string {
+	if slices.Equal(immutable, []string{"kind"}) {
+		return "the node changes kind, and the workload of the old kind is deleted"
+	}
+	if len(immutable) == 1 {
+		return immutable[0] + " is immutable"
+	}
+	return strings.Join(immutable, ", ") + " are immutable"
 }
 
 func plural(n int, word string) string {
@@ -134,6 +158,11 @@ func Hunks(c Change, context int) []string {
 		return nil
 	case Create:
 		after = Normalize(c.Desired)
+	case Replace:
+		before, after = Normalize(c.Live), Normalize(c.Merged)
+		if c.Merged == nil {
+			after = Normalize(c.Desired)
+		}
 	case Prune:
 		before = Normalize(c.Live)
 	default:

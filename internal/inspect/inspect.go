@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
-	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // Options configure what Inspect asks the daemons.
@@ -153,7 +153,7 @@ func (in *Inspector) builder(ctx context.Context, t Target) (Builder, error) {
 	for i, n := range t.Nodes {
 		names[i] = n.Name
 	}
-	req, err := labels.NewRequirement(render.LabelApp, selection.In, names)
+	req, err := labels.NewRequirement(keys.LabelApp, selection.In, names)
 	if err != nil {
 		return b, fmt.Errorf("select nodes of builder %s: %w", t.Builder, err)
 	}
@@ -180,7 +180,7 @@ func (in *Inspector) builder(ctx context.Context, t Target) (Builder, error) {
 			n.setWorkload("StatefulSet", s.Annotations, s.Spec.Replicas, s.Status.ReadyReplicas)
 		}
 		for i := range pods.Items {
-			if p := &pods.Items[i]; p.Labels[render.LabelApp] == ref.Name {
+			if p := &pods.Items[i]; p.Labels[keys.LabelApp] == ref.Name {
 				n.Pods = append(n.Pods, podOf(p))
 			}
 		}
@@ -196,7 +196,7 @@ func (n *Node) setWorkload(kind string, annotations map[string]string, replicas 
 	if replicas != nil {
 		n.DesiredReplicas = *replicas
 	}
-	if p := annotations[render.AnnotationPlatform]; p != "" {
+	if p := annotations[keys.AnnotationPlatform]; p != "" {
 		n.Platforms = strings.Split(p, ",")
 	}
 	switch {

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 
-	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
@@ -62,12 +62,12 @@ const allNamespaces = "all namespaces"
 // render puts on their workloads, optionally only the builder named builder. Targets are sorted
 // by namespace and builder, nodes by name.
 func (in *Inspector) Discover(ctx context.Context, namespace, builder string) ([]Target, error) {
-	sel := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedByValue})
+	sel := labels.SelectorFromSet(labels.Set{keys.LabelManagedBy: keys.ManagedByValue})
 	op, vals := selection.Exists, []string(nil)
 	if builder != "" {
 		op, vals = selection.Equals, []string{builder}
 	}
-	req, err := labels.NewRequirement(render.LabelBuilder, op, vals)
+	req, err := labels.NewRequirement(keys.LabelBuilder, op, vals)
 	if err != nil {
 		return nil, fmt.Errorf("select builder %q: %w", builder, err)
 	}
@@ -86,7 +86,7 @@ func (in *Inspector) Discover(ctx context.Context, namespace, builder string) ([
 	}
 	byKey := map[[2]string]*Target{}
 	add := func(m metav1.ObjectMeta) {
-		key := [2]string{m.Namespace, m.Labels[render.LabelBuilder]}
+		key := [2]string{m.Namespace, m.Labels[keys.LabelBuilder]}
 		t := byKey[key]
 		if t == nil {
 			t = &Target{Builder: key[1], Namespace: key[0]}

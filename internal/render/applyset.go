@@ -5,28 +5,14 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
-// Label and annotation keys that render puts on the objects it creates.
-const (
-	// LabelApp is buildx's label: its value is the node name, and it is the workload's only selector.
-	LabelApp = "app"
-	// LabelManagedBy marks every rendered object as bkctl's.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedByValue is the value of LabelManagedBy.
-	ManagedByValue = "bkctl"
-	// LabelBuilder names the buildx builder an object or pod belongs to, so that pods of one
-	// builder can be listed across its nodes.
-	LabelBuilder = "bkctl.dev/builder"
-	// LabelApplySetPartOf holds the ApplySet ID of the inventory an object is a member of (KEP-3659).
-	LabelApplySetPartOf = "applyset.kubernetes.io/part-of"
-	// AnnotationPlatform is buildx's annotation listing a node's platforms, comma-separated.
-	AnnotationPlatform = "buildx.docker.com/platform"
-)
-
-// ApplySetParentPrefix starts the name of the ConfigMap that is the ApplySet parent of a file.
-const ApplySetParentPrefix = "bkctl-applyset-"
+// LabelApp is keys.LabelApp, kept while internal/apply/wait.go still names it here.
+//
+// Deprecated: use keys.LabelApp.
+const LabelApp = keys.LabelApp
 
 // ApplySetRef identifies the ApplySet parent object of a builders file and the ID its members carry.
 type ApplySetRef struct {
@@ -44,7 +30,7 @@ type ApplySetRef struct {
 // metadata.namespace, with kubectl's ID format.
 func ApplySet(f *spec.File) ApplySetRef {
 	ref := ApplySetRef{
-		ParentName:      ApplySetParentPrefix + f.Metadata.Name,
+		ParentName:      keys.ApplySetParentPrefix + f.Metadata.Name,
 		ParentNamespace: f.Metadata.Namespace,
 		ParentKind:      "ConfigMap",
 		ParentGroup:     "",

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
@@ -54,7 +55,7 @@ func renderNode(c nodeContext) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := c.podTemplate(podLabels, annotations)
+	tmpl, err := c.podTemplate(podLabels, c.templateAnnotations(annotations))
 	if err != nil {
 		return nil, err
 	}
@@ -62,15 +63,15 @@ func renderNode(c nodeContext) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := tmpl.Labels[LabelApp]; got != n.Name {
-		return nil, fmt.Errorf("podTemplate must keep label %s=%s, the workload's selector", LabelApp, n.Name)
+	if got := tmpl.Labels[keys.LabelApp]; got != n.Name {
+		return nil, fmt.Errorf("podTemplate must keep label %s=%s, the workload's selector", keys.LabelApp, n.Name)
 	}
 
 	objLabels := maps.Clone(podLabels)
-	objLabels[LabelManagedBy] = ManagedByValue
-	objLabels[LabelApplySetPartOf] = c.set.ID
+	objLabels[keys.LabelManagedBy] = keys.ManagedByValue
+	objLabels[keys.LabelApplySetPartOf] = c.set.ID
 	meta := metav1.ObjectMeta{Name: n.Name, Namespace: c.namespace, Labels: objLabels, Annotations: annotations}
-	selector := &metav1.LabelSelector{MatchLabels: map[string]string{LabelApp: n.Name}}
+	selector := &metav1.LabelSelector{MatchLabels: map[string]string{keys.LabelApp: n.Name}}
 	replicas := n.Replicas
 
 	var typed []runtime.Object
@@ -122,10 +123,10 @@ func (c nodeContext) podLabels() (map[string]string, error) {
 	if errs := validation.IsValidLabelValue(c.builder); len(errs) > 0 {
 		return nil, fmt.Errorf("builder name %q is not a valid label value: %s", c.builder, strings.Join(errs, "; "))
 	}
-	labels := map[string]string{LabelApp: c.node.Name, LabelBuilder: c.builder}
+	labels := map[string]string{keys.LabelApp: c.node.Name, keys.LabelBuilder: c.builder}
 	for k, v := range c.node.Labels {
 		switch k {
-		case LabelApp, LabelBuilder, LabelManagedBy, LabelApplySetPartOf:
+		case keys.LabelApp, keys.LabelBuilder, keys.LabelManagedBy, keys.LabelApplySetPartOf:
 			return nil, fmt.Errorf("label %q is reserved and cannot be customized", k)
 		}
 		labels[k] = v
@@ -142,10 +143,10 @@ func (c nodeContext) annotations() (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		annotations[AnnotationPlatform] = p
+		annotations[keys.AnnotationPlatform] = p
 	}
 	for k, v := range c.node.Annotations {
-		if k == AnnotationPlatform {
+		if k == keys.AnnotationPlatform {
 			return nil, fmt.Errorf("annotation %q is reserved and cannot be customized (hint: set platforms)", k)
 		}
 		annotations[k] = v
@@ -182,9 +183,9 @@ func (c nodeContext) configMap(annotations map[string]string) *corev1.ConfigMap 
 			Name:      configMapName(c.node.Name),
 			Namespace: c.namespace,
 			Labels: map[string]string{
-				LabelManagedBy:      ManagedByValue,
-				LabelApplySetPartOf: c.set.ID,
-				LabelBuilder:        c.builder,
+				keys.LabelManagedBy:      keys.ManagedByValue,
+				keys.LabelApplySetPartOf: c.set.ID,
+				keys.LabelBuilder:        c.builder,
 			},
 			Annotations: annotations,
 		},

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
@@ -96,8 +97,8 @@ func sortObjects(objs []*unstructured.Unstructured) {
 
 func namespaceObject(name string, set ApplySetRef) *corev1.Namespace {
 	labels := map[string]string{
-		LabelManagedBy:      ManagedByValue,
-		LabelApplySetPartOf: set.ID,
+		keys.LabelManagedBy:      keys.ManagedByValue,
+		keys.LabelApplySetPartOf: set.ID,
 	}
 	for k, v := range podSecurityLabels {
 		labels[k] = v

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/bkctl/bkctl/internal/keys"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
@@ -180,11 +181,13 @@ func TestErrors(t *testing.T) {
 			want: `builders.yaml:9:9: node "kube0": label "app" is reserved and cannot be customized`,
 		},
 		"reserved inventory label": {
-			edit: func(_ *spec.File, n *spec.Node) { n.Labels = map[string]string{LabelApplySetPartOf: "x"} },
+			edit: func(_ *spec.File, n *spec.Node) { n.Labels = map[string]string{keys.LabelApplySetPartOf: "x"} },
 			want: `label "applyset.kubernetes.io/part-of" is reserved`,
 		},
 		"reserved annotation": {
-			edit: func(_ *spec.File, n *spec.Node) { n.Annotations = map[string]string{AnnotationPlatform: "linux/amd64"} },
+			edit: func(_ *spec.File, n *spec.Node) {
+				n.Annotations = map[string]string{keys.AnnotationPlatform: "linux/amd64"}
+			},
 			want: `builders.yaml:9:9: node "kube0": annotation "buildx.docker.com/platform" is reserved and cannot be customized (hint: set platforms)`,
 		},
 		"bad platform": {
@@ -299,11 +302,11 @@ func TestApplySet(t *testing.T) {
 		t.Fatalf("Render: %v", err)
 	}
 	for _, o := range objs {
-		if got := o.GetLabels()[LabelApplySetPartOf]; got != want.ID {
-			t.Errorf("%s: %s=%q, want %q", objectRef(o), LabelApplySetPartOf, got, want.ID)
+		if got := o.GetLabels()[keys.LabelApplySetPartOf]; got != want.ID {
+			t.Errorf("%s: %s=%q, want %q", objectRef(o), keys.LabelApplySetPartOf, got, want.ID)
 		}
-		if got := o.GetLabels()[LabelManagedBy]; got != ManagedByValue {
-			t.Errorf("%s: %s=%q, want %q", objectRef(o), LabelManagedBy, got, ManagedByValue)
+		if got := o.GetLabels()[keys.LabelManagedBy]; got != keys.ManagedByValue {
+			t.Errorf("%s: %s=%q, want %q", objectRef(o), keys.LabelManagedBy, got, keys.ManagedByValue)
 		}
 	}
 }

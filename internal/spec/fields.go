@@ -15,19 +15,22 @@ import (
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // Reserved keys: bkctl and buildx own them, so a user value would break pod selection,
 // platform routing or inventory membership.
 var (
 	reservedLabels = map[string]string{
-		"app":                            "bkctl and buildx select a node's pods by app=<node>",
-		"app.kubernetes.io/managed-by":   "bkctl marks the objects it manages with it",
-		"applyset.kubernetes.io/part-of": "bkctl records inventory membership with it",
-		"bkctl.dev/builder":              "bkctl marks a builder's objects and pods with it",
+		keys.LabelApp:            "bkctl and buildx select a node's pods by app=<node>",
+		keys.LabelManagedBy:      "bkctl marks the objects it manages with it",
+		keys.LabelApplySetPartOf: "bkctl records inventory membership with it",
+		keys.LabelBuilder:        "bkctl marks a builder's objects and pods with it",
 	}
 	reservedAnnotations = map[string]string{
-		"buildx.docker.com/platform": "it is set from platforms (hint: set platforms instead)",
+		keys.AnnotationPlatform:   "it is set from platforms (hint: set platforms instead)",
+		keys.AnnotationConfigHash: "it is set from buildkitd.config, so that a change there rolls the pods",
 	}
 )
 
