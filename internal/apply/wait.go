@@ -73,7 +73,7 @@ type waitTarget struct {
 
 // streamState is what the wait knows of one stream.
 type streamState struct {
-	listed bool
+	opened bool     // its watch was opened once
 	err    error    // the last failed list or watch, until one succeeds
 	first  diff.Ref // the first workload that needs the stream, named by a refusal
 }
@@ -120,8 +120,9 @@ func newWaiter(m *Manager, targets []*waitTarget, res *Result, opts Options) *wa
 }
 
 // run handles the streams' events until every target is ready or timed out, a stream is refused,
-// or ctx ends. It ends only once every pod stream has listed or failed: a wait whose workloads
-// are ready at once must still find out whether it may read pods, as a slow one would.
+// or ctx ends. It ends only once every stream has opened its watch or failed: a wait whose
+// workloads are ready at once must still find out whether it may list and watch, as a slow one
+// would.
 func (w *waiter) run(ctx context.Context, events <-chan streamEvent) error {
 	for _, t := range w.byDeadline {
 		w.opts.Progress(Event{Type: EventWaiting, Ref: t.ref, Message: "timeout " + t.timeout.String()})
@@ -131,7 +132,7 @@ func (w *waiter) run(ctx context.Context, events <-chan streamEvent) error {
 	next := 0 // byDeadline[next:] have not reached their deadline
 	deadline := time.NewTimer(time.Until(w.byDeadline[0].deadline))
 	defer deadline.Stop()
-	for w.remaining > 0 || !w.podsKnown() {
+	for w.remaining > 0 || !w.started() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -160,9 +161,9 @@ func (w *waiter) run(ctx context.Context, events <-chan streamEvent) error {
 	return nil
 }
 
-func (w *waiter) podsKnown() bool {
-	for k, s := range w.streams {
-		if k.resource == "pods" && !s.listed && s.err == nil {
+func (w *waiter) started() bool {
+	for _, s := range w.streams {
+		if !s.opened && s.err == nil {
 			return false
 		}
 	}
@@ -177,13 +178,16 @@ func (w *waiter) handle(e streamEvent) {
 		return
 	}
 	s.err = nil
+	if e.open {
+		s.opened = true
+		return
+	}
 	if e.key.resource == "pods" {
 		w.handlePods(e)
 		return
 	}
 	targets := w.targets[e.key]
 	if e.list {
-		s.listed = true
 		for _, t := range targets {
 			t.gone = true // until the list shows it
 		}
@@ -228,7 +232,6 @@ func (w *waiter) update(targets map[string]*waitTarget, obj runtime.Object, dele
 func (w *waiter) handlePods(e streamEvent) {
 	ns := e.key.namespace
 	if e.list {
-		w.streams[e.key].listed = true
 		w.pods[ns] = map[string]map[string]string{}
 		for _, o := range e.items {
 			w.setPod(ns, o.(*corev1.Pod), false)

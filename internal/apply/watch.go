@@ -21,10 +21,12 @@ type streamKey struct {
 }
 
 // streamEvent is what a stream reports: the objects of a complete list (list is true; they
-// replace what the stream reported before), one watch event, or an error of a list or watch.
+// replace what the stream reported before), that its watch is open, one watch event, or an
+// error of a list or watch.
 type streamEvent struct {
 	key   streamKey
 	list  bool
+	open  bool
 	items []runtime.Object
 	typ   watch.EventType
 	obj   runtime.Object
@@ -155,6 +157,10 @@ func (m *Manager) follow(ctx context.Context, key streamKey, selector string, ou
 			continue
 		}
 		backoff = retryFirst
+		if !send(streamEvent{open: true}) {
+			w.Stop()
+			return
+		}
 		rv = drain(ctx, w, rv, send)
 		w.Stop()
 	}
