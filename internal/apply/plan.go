@@ -175,6 +175,7 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 			}
 			k := keyOf(o)
 			if c, ok := diff.Settled(o, live[k], m.opts.FieldManager, applied[k]); ok {
+				dropManagedFields(c.Live)
 				changes[i] = c
 				continue
 			}
@@ -191,6 +192,8 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 					return err
 				}
 				c, err := m.dryRun(ctx, set, o, live[keyOf(o)])
+				dropManagedFields(c.Live)
+				dropManagedFields(c.Merged)
 				changes[i] = c
 				return err
 			})
@@ -212,6 +215,15 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 		return nil, err
 	}
 	return changes, nil
+}
+
+// dropManagedFields drops the managed fields of an object once the plan has read them (owners,
+// conflicts, drift, the apply record): a plan keeps the live object and the dry-run of each
+// change, and their managed fields are a large part of them that no later step reads.
+func dropManagedFields(o *unstructured.Unstructured) {
+	if o != nil {
+		unstructured.RemoveNestedField(o.Object, "metadata", "managedFields")
+	}
 }
 
 // absent returns the rendered objects that are not members (not in live) and that do not exist:
