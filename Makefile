@@ -65,3 +65,9 @@ bench-plan: build testbin
 ## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), and two nodes in parallel vs in sequence
 bench-run: testbin
 	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes' -benchtime=1x -v ./internal/buildrun
+
+## bench-scale: plan / apply to ready / in-sync / no-op / image change at 100, 1,000 and 3,000 nodes vs kubectl, and one builder vs buildx create --bootstrap (BENCH_SCALE_FLAGS=-sizes=100,1000 for a quicker run)
+.PHONY: bench-scale
+BENCH_SCALE_FLAGS ?=
+bench-scale: build testbin
+	$(GO) run ./hack/benchscale -bkctl $(BIN) $(BENCH_SCALE_FLAGS)

@@ -11,17 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
 
+	"github.com/bkctl/bkctl/hack/bench"
 	"github.com/bkctl/bkctl/internal/apply"
 	"github.com/bkctl/bkctl/internal/render"
 	"github.com/bkctl/bkctl/internal/spec"
-	"github.com/bkctl/bkctl/internal/testenv"
 )
 
 func main() {
@@ -29,27 +28,19 @@ func main() {
 	builders := flag.Int("builders", 50, "builders in the generated file (2 nodes each)")
 	bin := flag.String("bkctl", "bin/bkctl", "the bkctl binary")
 	flag.Parse()
-	if err := bench(*bin, *builders, *runs); err != nil {
+	if err := run(*bin, *builders, *runs); err != nil {
 		fmt.Fprintf(os.Stderr, "benchplan: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func bench(bin string, builders, runs int) error {
+func run(bin string, builders, runs int) error {
 	ctx := context.Background()
-	var env *testenv.Env
-	var err error
-	if p := os.Getenv(testenv.EnvVar); p != "" {
-		env, err = testenv.Load(p)
-	} else {
-		startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		env, err = testenv.Start(startCtx, testenv.DefaultOptions())
-		cancel()
-	}
+	env, stop, err := bench.Env(ctx)
 	if err != nil {
 		return err
 	}
-	defer env.Stop()
+	defer stop()
 	ns, err := env.CreateNamespace(ctx, "bench-plan")
 	if err != nil {
 		return err
@@ -83,7 +74,7 @@ func bench(bin string, builders, runs int) error {
 		ok   func(error) bool
 	}{
 		{"bkctl plan", []string{bin, "plan", "-f", file, kc}, nil},
-		{"kubectl diff --server-side", []string{kubectl, "diff", "--server-side", "--field-manager=bkctl", "--force-conflicts", "-f", rendered, kc}, exitOneOK},
+		{"kubectl diff --server-side", []string{kubectl, "diff", "--server-side", "--field-manager=bkctl", "--force-conflicts", "-f", rendered, kc}, bench.ExitOneOK},
 		{"bkctl apply (no-op)", []string{bin, "apply", "-f", file, kc}, nil},
 		{"kubectl apply --server-side", []string{kubectl, "apply", "--server-side", "--field-manager=bkctl", "--force-conflicts", "-f", rendered, kc}, nil},
 	}
@@ -115,7 +106,7 @@ func bench(bin string, builders, runs int) error {
 	med := make([]time.Duration, len(cmds))
 	fmt.Printf("%d builders × 2 nodes (%d objects), %d runs each, alternating; medians:\n", builders, strings.Count(string(out), "\nkind:")+1, runs)
 	for i, c := range cmds {
-		med[i] = median(times[i])
+		med[i] = bench.Median(times[i])
 		fmt.Printf("  %-30s %8.0f ms\n", c.name, float64(med[i].Microseconds())/1000)
 	}
 	fmt.Printf("plan / kubectl diff:   %.2f× (goal ≤ 0.30×)\n", float64(med[0])/float64(med[1]))
@@ -123,17 +114,6 @@ func bench(bin string, builders, runs int) error {
 	fmt.Printf("mutating requests of a no-op bkctl apply: %d (goal 0)\n", n)
 	fmt.Printf("dry-runs of a no-op bkctl apply: %d (of %d objects)\n", dryRuns, strings.Count(string(out), "\nkind:")+1)
 	return nil
-}
-
-func exitOneOK(err error) bool {
-	ee, ok := err.(*exec.ExitError)
-	return ok && ee.ExitCode() == 1 // kubectl diff: 1 means differences found
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 func generate(ns string, builders int) []byte {

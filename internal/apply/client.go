@@ -11,11 +11,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,6 +90,9 @@ type Manager struct {
 	client client.Client
 	ssa    *ssa.ResourceManager
 	owner  ssa.Owner
+	// apps and core are typed clients that speak protobuf, for the wait's lists and watches.
+	apps appsv1client.AppsV1Interface
+	core corev1client.CoreV1Interface
 	// reached is set once the server answered a request: an unreachable server is then
 	// restarting or overloaded, not a wrong kubeconfig.
 	reached atomic.Bool
@@ -124,8 +128,18 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (*Manager, error) {
 	}
 	m.owner = ssa.Owner{Field: opts.FieldManager, Group: "bkctl.dev"}
 	m.client = c
-	m.ssa = ssa.NewResourceManager(c, polling.NewStatusPoller(c, mapper, polling.Options{}), m.owner)
+	// ssa is used to delete only: its poller, for its own waits, is never needed.
+	m.ssa = ssa.NewResourceManager(c, nil, m.owner)
 	m.ssa.SetConcurrency(opts.Concurrency)
+	pcfg := rest.CopyConfig(cfg)
+	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
+	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	if m.apps, err = appsv1client.NewForConfig(pcfg); err != nil {
+		return nil, fmt.Errorf("make client for %s: %w", cfg.Host, err)
+	}
+	if m.core, err = corev1client.NewForConfig(pcfg); err != nil {
+		return nil, fmt.Errorf("make client for %s: %w", cfg.Host, err)
+	}
 	return m, nil
 }
 

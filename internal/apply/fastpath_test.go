@@ -3,10 +3,12 @@ package apply_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -182,5 +184,40 @@ func TestFastPathStepsAside(t *testing.T) {
 				t.Errorf("conflicts = %+v, want one with %s", got.Conflicts, tt.owner)
 			}
 		})
+	}
+}
+
+// TestPlanOfNewObjectsDryRunsOnePerNamespace plans a file whose objects do not exist: they are
+// creates of the rendering, and only one of them is dry-run (to find out that the namespace
+// exists). An object of the same name that exists without being a member is still dry-run.
+func TestPlanOfNewObjectsDryRunsOnePerNamespace(t *testing.T) {
+	f := newFixture(t)
+	l := f.file(twoBuilders)
+	p, n := f.planCountingDryRuns(l)
+	want := []string{"ConfigMap/arm-config create", "Deployment/amd create", "Deployment/arm create", "Deployment/other0 create"}
+	if diff := cmp.Diff(want, actions(p)); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	if n != 1 {
+		t.Errorf("plan of 4 new objects in one namespace sent %d dry-runs, want 1", n)
+	}
+
+	// the same objects in a namespace that does not exist: the one dry-run says so
+	missing := f.file(strings.ReplaceAll(twoBuilders, "  - name: other\n", "  - name: other\n    namespace: "+f.ns+"-missing\n"))
+	if _, err := f.m.Plan(ctx(t), missing.set, missing.objs); err == nil || !strings.Contains(err.Error(), "hint: create namespace") {
+		t.Errorf("plan into a missing namespace = %v, want the hint to create it", err)
+	}
+
+	// a ConfigMap of the same name made by someone else: not absent, so dry-run, and taken over
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "arm-config", Namespace: f.ns}, Data: map[string]string{"buildkitd.toml": "x"}}
+	if _, err := clientset(t).CoreV1().ConfigMaps(f.ns).Create(ctx(t), cm, metav1.CreateOptions{FieldManager: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	p, n = f.planCountingDryRuns(l)
+	if got := actions(p)[0]; got != "ConfigMap/arm-config update" {
+		t.Errorf("plan with an existing non-member ConfigMap: %s, want an update", got)
+	}
+	if n != 2 {
+		t.Errorf("plan sent %d dry-runs, want 2: the existing ConfigMap and one create", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,7 +50,11 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 	if err != nil {
 		return nil, err
 	}
-	changes, err := m.dryRunAll(ctx, set, desired, live, applied)
+	absent, err := m.absent(ctx, desired, live)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := m.dryRunAll(ctx, set, desired, live, applied, absent)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +159,16 @@ func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in in
 	return out, g.Wait()
 }
 
-// dryRunAll dry-runs every desired object, namespaces first: the objects of a namespace that
-// the plan creates cannot be dry-run and are planned as creates of what was rendered. An object
-// that the inventory's apply records prove unchanged (diff.Settled) is not dry-run.
-func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records) ([]diff.Change, error) {
+// dryRunAll dry-runs every desired object, namespaces first, except where the dry-run cannot
+// show more than the rendering: the objects of a namespace that the plan creates, and objects
+// that do not exist (absent), are planned as creates of what was rendered. Of the absent objects
+// of each namespace one is still dry-run, so that a namespace that does not exist is reported
+// at plan time. An object that the inventory's apply records prove unchanged (diff.Settled) is
+// not dry-run either.
+func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records, absent map[memberKey]bool) ([]diff.Change, error) {
 	changes := make([]diff.Change, len(desired))
 	newNamespaces := map[string]bool{}
+	probed := map[string]bool{} // namespaces where one absent object was dry-run
 	run := func(stage func(*unstructured.Unstructured) bool) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.SetLimit(m.opts.Concurrency)
@@ -169,16 +178,25 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 			}
 			k := keyOf(o)
 			if c, ok := diff.Settled(o, live[k], m.opts.FieldManager, applied[k]); ok {
+				dropManagedFields(c.Live)
 				changes[i] = c
 				continue
 			}
+			ns := o.GetNamespace()
+			local := newNamespaces[ns]
+			if absent[k] && !local {
+				local = ns == "" || probed[ns]
+				probed[ns] = true
+			}
 			g.Go(func() error {
-				if newNamespaces[o.GetNamespace()] {
+				if local {
 					c, err := diff.Compute(o, nil, o, m.opts.FieldManager)
 					changes[i] = c
 					return err
 				}
 				c, err := m.dryRun(ctx, set, o, live[keyOf(o)])
+				dropManagedFields(c.Live)
+				dropManagedFields(c.Merged)
 				changes[i] = c
 				return err
 			})
@@ -200,6 +218,67 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 		return nil, err
 	}
 	return changes, nil
+}
+
+// dropManagedFields drops the managed fields of an object once the plan has read them (owners,
+// conflicts, drift, the apply record): a plan keeps the live object and the dry-run of each
+// change, and their managed fields are a large part of them that no later step reads.
+func dropManagedFields(o *unstructured.Unstructured) {
+	if o != nil {
+		unstructured.RemoveNestedField(o.Object, "metadata", "managedFields")
+	}
+}
+
+// absent returns the rendered objects that are not members (not in live) and that do not exist:
+// for each kind and namespace of such objects, one list of the names there (metadata only). An
+// object that exists without being a member (made by buildx, or another file's) is not absent:
+// its dry-run shows what apply would take over.
+func (m *Manager) absent(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured) (map[memberKey]bool, error) {
+	type listing struct {
+		gvk schema.GroupVersionKind
+		ns  string
+	}
+	candidates := map[listing][]memberKey{}
+	for _, o := range desired {
+		if k := keyOf(o); live[k] == nil {
+			l := listing{o.GroupVersionKind(), o.GetNamespace()}
+			candidates[l] = append(candidates[l], k)
+		}
+	}
+	out := map[memberKey]bool{}
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.opts.Concurrency)
+	for l, keys := range candidates {
+		g.Go(func() error {
+			ml := &metav1.PartialObjectMetadataList{}
+			ml.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
+			var opts []client.ListOption
+			if l.ns != "" {
+				opts = append(opts, client.InNamespace(l.ns))
+			}
+			if err := m.client.List(ctx, ml, opts...); err != nil {
+				where := l.ns
+				if where == "" {
+					where = "the cluster"
+				}
+				return fmt.Errorf("list %s in %s: %w", groupKindString(l.gvk.GroupKind()), where, m.clusterErr(err, needList))
+			}
+			exists := make(map[string]bool, len(ml.Items))
+			for i := range ml.Items {
+				exists[ml.Items[i].Name] = true
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range keys {
+				if !exists[k.name] {
+					out[k] = true
+				}
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
 }
 
 // dryRun runs one forced server-side apply dry-run and compares it with live, which is nil

@@ -2,76 +2,52 @@ package apply
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
-	"github.com/fluxcd/cli-utils/pkg/object"
-	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/bkctl/bkctl/internal/diff"
 	"github.com/bkctl/bkctl/internal/render"
 )
 
-// Poll intervals: kstatus's readiness poll, and the slower one that reports progress.
-const (
-	pollInterval     = 250 * time.Millisecond
-	progressInterval = 2 * time.Second
-)
+// progressInterval is how often a workload still waited for reports its status, when it changed.
+const progressInterval = 2 * time.Second
 
 // wait waits, each with its own timeout, for the workloads that the apply changed or that were
-// not ready before it; the others cost no request.
+// not ready before it; the others cost no request. It is one wait for the whole set, driven by
+// watches (see follow): a workload is ready as soon as the event that makes it so arrives.
 func (m *Manager) wait(ctx context.Context, p *diff.Plan, res *Result, opts Options) error {
-	var targets []diff.Change
+	var targets []*waitTarget
 	for _, c := range p.Changes {
 		if c.Desired == nil || (c.Ref.Kind != "Deployment" && c.Ref.Kind != "StatefulSet") {
 			continue
 		}
 		if c.Pending() || !current(c.Live) {
-			targets = append(targets, c)
+			targets = append(targets, &waitTarget{ref: c.Ref, timeout: opts.Timeout(c.Ref)})
 		}
 	}
-	var (
-		mu       sync.Mutex
-		failures []WaitFailure
-		wg       sync.WaitGroup
-	)
-	var refusals []error
-	for _, c := range targets {
-		wg.Go(func() {
-			f, err := m.waitOne(ctx, c.Ref, opts)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				refusals = append(refusals, err)
-			case f != nil:
-				failures = append(failures, *f)
-			default:
-				res.Ready = append(res.Ready, c.Ref)
-			}
-		})
+	if len(targets) == 0 {
+		return nil
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
+	w := newWaiter(m, targets, res, opts)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan streamEvent, 256)
+	selector := render.LabelApplySetPartOf + "=" + p.Inventory.ID
+	for key := range w.streams {
+		sel := selector
+		if key.resource == "pods" {
+			sel = render.LabelBuilder // every builder pod of the namespace: they carry their node in app
+		}
+		go m.follow(ctx, key, sel, events)
 	}
-	if len(refusals) > 0 {
-		sort.Slice(refusals, func(i, j int) bool { return refusals[i].Error() < refusals[j].Error() })
-		return errors.Join(refusals...)
-	}
-	if len(failures) > 0 {
-		sort.Slice(failures, func(i, j int) bool { return failures[i].Ref.String() < failures[j].Ref.String() })
-		return &WaitError{Failures: failures, Waited: len(targets)}
-	}
-	return nil
+	return w.run(ctx, events)
 }
 
 func current(live *unstructured.Unstructured) bool {
@@ -82,151 +58,267 @@ func current(live *unstructured.Unstructured) bool {
 	return err == nil && r.Status == status.CurrentStatus
 }
 
-// waitOne waits for one workload. It returns the failure of a workload that did not become
-// ready in time, or the error of a read the API server refused, which ends the wait at once.
-func (m *Manager) waitOne(ctx context.Context, ref diff.Ref, opts Options) (*WaitFailure, error) {
-	timeout := opts.Timeout(ref)
-	start := time.Now()
-	opts.Progress(Event{Type: EventWaiting, Ref: ref, Message: fmt.Sprintf("timeout %s", timeout)})
-	id := object.ObjMetadata{Namespace: ref.Namespace, Name: ref.Name, GroupKind: schema.GroupKind{Group: ref.Group, Kind: ref.Kind}}
-
-	progressCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go m.reportProgress(progressCtx, ref, start, opts)
-
-	waitCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	guard := &accessGuard{cancel: cancel}
-	rm := ssa.NewResourceManager(m.client, guard.poller(m.client), m.owner)
-	err := rm.WaitForSetWithContext(waitCtx, object.ObjMetadataSet{id}, ssa.WaitOptions{Interval: pollInterval, Timeout: timeout})
-	stop()
-	if refusal := guard.refusal(); refusal != nil {
-		return nil, &ObjectError{Ref: ref, Op: "wait for rollout", Err: m.clusterErr(refusal, needWait)}
-	}
-	if err == nil {
-		opts.Progress(Event{Type: EventReady, Ref: ref, Elapsed: time.Since(start)})
-		return nil, nil
-	}
-	if errors.Is(err, context.Canceled) {
-		return nil, nil // the caller reports ctx.Err()
-	}
-	st, msg := m.describe(context.WithoutCancel(ctx), ref)
-	if st == "" {
-		st, msg = "Unknown", err.Error()
-	}
-	f := &WaitFailure{Ref: ref, Status: st, Message: msg, Timeout: timeout}
-	opts.Progress(Event{Type: EventFailed, Ref: ref, Message: msg, Status: st, Elapsed: time.Since(start)})
-	return f, nil
+// waitTarget is one workload waited for.
+type waitTarget struct {
+	ref      diff.Ref
+	timeout  time.Duration
+	deadline time.Time
+	// seen is set once a list or event showed the object; rollout is then its last state.
+	seen     bool
+	gone     bool
+	rollout  rollout
+	reported string
+	done     bool
 }
 
-func (m *Manager) reportProgress(ctx context.Context, ref diff.Ref, start time.Time, opts Options) {
-	t := time.NewTicker(progressInterval)
-	defer t.Stop()
-	last := ""
-	for {
+// streamState is what the wait knows of one stream.
+type streamState struct {
+	opened bool     // its watch was opened once
+	err    error    // the last failed list or watch, until one succeeds
+	first  diff.Ref // the first workload that needs the stream, named by a refusal
+}
+
+// waiter is the state of one wait; only its run loop touches it.
+type waiter struct {
+	m          *Manager
+	opts       Options
+	res        *Result
+	start      time.Time
+	targets    map[streamKey]map[string]*waitTarget
+	byDeadline []*waitTarget
+	streams    map[streamKey]*streamState
+	// pods holds, per namespace, node (label app) and pod, why the pod is not ready ("" if ready).
+	pods      map[string]map[string]map[string]string
+	remaining int
+	failures  []WaitFailure
+}
+
+func newWaiter(m *Manager, targets []*waitTarget, res *Result, opts Options) *waiter {
+	w := &waiter{
+		m: m, opts: opts, res: res, start: time.Now(),
+		targets: map[streamKey]map[string]*waitTarget{},
+		streams: map[streamKey]*streamState{},
+		pods:    map[string]map[string]map[string]string{},
+	}
+	for _, t := range targets {
+		t.deadline = w.start.Add(t.timeout)
+		key := streamKey{resourceOf(t.ref.Kind), t.ref.Namespace}
+		if w.targets[key] == nil {
+			w.targets[key] = map[string]*waitTarget{}
+		}
+		w.targets[key][t.ref.Name] = t
+		for _, k := range []streamKey{key, {"pods", t.ref.Namespace}} {
+			if s := w.streams[k]; s == nil || t.ref.String() < s.first.String() {
+				w.streams[k] = &streamState{first: t.ref}
+			}
+		}
+	}
+	w.byDeadline = targets
+	sort.SliceStable(w.byDeadline, func(i, j int) bool { return w.byDeadline[i].deadline.Before(w.byDeadline[j].deadline) })
+	w.remaining = len(targets)
+	return w
+}
+
+// run handles the streams' events until every target is ready or timed out, a stream is refused,
+// or ctx ends. It ends only once every stream has opened its watch or failed: a wait whose
+// workloads are ready at once must still find out whether it may list and watch, as a slow one
+// would.
+func (w *waiter) run(ctx context.Context, events <-chan streamEvent) error {
+	for _, t := range w.byDeadline {
+		w.opts.Progress(Event{Type: EventWaiting, Ref: t.ref, Message: "timeout " + t.timeout.String()})
+	}
+	progress := time.NewTicker(progressInterval)
+	defer progress.Stop()
+	next := 0 // byDeadline[next:] have not reached their deadline
+	deadline := time.NewTimer(time.Until(w.byDeadline[0].deadline))
+	defer deadline.Stop()
+	for w.remaining > 0 || !w.started() {
 		select {
 		case <-ctx.Done():
-			return
-		case <-t.C:
+			return ctx.Err()
+		case e := <-events:
+			if e.err != nil && refused(e.err) {
+				return &ObjectError{Ref: w.streams[e.key].first, Op: "wait for rollout", Err: w.m.clusterErr(e.err, needWait)}
+			}
+			w.handle(e)
+		case <-progress.C:
+			w.report()
+		case now := <-deadline.C:
+			for ; next < len(w.byDeadline) && !w.byDeadline[next].deadline.After(now); next++ {
+				if t := w.byDeadline[next]; !t.done {
+					w.fail(t)
+				}
+			}
+			if next < len(w.byDeadline) {
+				deadline.Reset(time.Until(w.byDeadline[next].deadline))
+			}
 		}
-		st, msg := m.describe(ctx, ref)
-		if ctx.Err() != nil || st == "" {
-			return
+	}
+	if len(w.failures) > 0 {
+		sort.Slice(w.failures, func(i, j int) bool { return w.failures[i].Ref.String() < w.failures[j].Ref.String() })
+		return &WaitError{Failures: w.failures, Waited: len(w.byDeadline)}
+	}
+	return nil
+}
+
+func (w *waiter) started() bool {
+	for _, s := range w.streams {
+		if !s.opened && s.err == nil {
+			return false
 		}
-		if s := st + ": " + msg; s != last {
-			last = s
-			opts.Progress(Event{Type: EventWaiting, Ref: ref, Message: s, Elapsed: time.Since(start)})
+	}
+	return true
+}
+
+// handle takes one stream event into the wait's state.
+func (w *waiter) handle(e streamEvent) {
+	s := w.streams[e.key]
+	if e.err != nil {
+		s.err = e.err
+		return
+	}
+	s.err = nil
+	if e.open {
+		s.opened = true
+		return
+	}
+	if e.key.resource == "pods" {
+		w.handlePods(e)
+		return
+	}
+	targets := w.targets[e.key]
+	if e.list {
+		for _, t := range targets {
+			t.gone = true // until the list shows it
 		}
+		for _, o := range e.items {
+			w.update(targets, o, false)
+		}
+		for _, t := range targets {
+			if t.gone && !t.done {
+				t.seen = true
+			}
+		}
+		return
+	}
+	w.update(targets, e.obj, e.typ == watch.Deleted)
+}
+
+// update computes the rollout of one workload and reports it ready when it is.
+func (w *waiter) update(targets map[string]*waitTarget, obj runtime.Object, deleted bool) {
+	o, err := meta.Accessor(obj)
+	if err != nil {
+		return
+	}
+	t := targets[o.GetName()]
+	if t == nil || t.done {
+		return
+	}
+	t.seen, t.gone = true, deleted
+	if deleted {
+		return
+	}
+	if r, ok := rolloutOf(obj); ok {
+		t.rollout = r
+	}
+	if t.rollout.status == status.CurrentStatus {
+		t.done = true
+		w.remaining--
+		w.res.Ready = append(w.res.Ready, t.ref)
+		w.opts.Progress(Event{Type: EventReady, Ref: t.ref, Elapsed: time.Since(w.start)})
 	}
 }
 
-// describe returns the kstatus status of a workload and its message, completed with why a pod
-// is not ready (unschedulable, image pull, crash) when one is not.
-func (m *Manager) describe(ctx context.Context, ref diff.Ref) (string, string) {
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind})
-	if err := m.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); err != nil {
-		return "", ""
+func (w *waiter) handlePods(e streamEvent) {
+	ns := e.key.namespace
+	if e.list {
+		w.pods[ns] = map[string]map[string]string{}
+		for _, o := range e.items {
+			w.setPod(ns, o.(*corev1.Pod), false)
+		}
+		return
 	}
-	r, err := status.Compute(obj)
-	if err != nil {
-		return "", ""
+	if pod, ok := e.obj.(*corev1.Pod); ok {
+		w.setPod(ns, pod, e.typ == watch.Deleted)
 	}
-	msg := r.Message
-	if why := m.podTrouble(ctx, ref); why != "" {
+}
+
+func (w *waiter) setPod(ns string, pod *corev1.Pod, deleted bool) {
+	node := pod.Labels[render.LabelApp]
+	byNode := w.pods[ns]
+	if byNode == nil {
+		byNode = map[string]map[string]string{}
+		w.pods[ns] = byNode
+	}
+	if deleted {
+		delete(byNode[node], pod.Name)
+		return
+	}
+	if byNode[node] == nil {
+		byNode[node] = map[string]string{}
+	}
+	byNode[node][pod.Name] = podTrouble(pod)
+}
+
+// describe returns a workload's kstatus status and message, completed with why its first pod
+// that is not ready is not, or why its controller cannot create pods; "" before it was seen.
+func (w *waiter) describe(t *waitTarget) (string, string) {
+	switch {
+	case !t.seen:
+		return "", ""
+	case t.gone:
+		return string(status.NotFoundStatus), "not found"
+	}
+	msg := t.rollout.message
+	pods := w.pods[t.ref.Namespace][t.ref.Name]
+	names := make([]string, 0, len(pods))
+	for n := range pods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	why := ""
+	for _, n := range names {
+		if why = pods[n]; why != "" {
+			break
+		}
+	}
+	if len(pods) == 0 {
+		why = t.rollout.replicaFailure
+	}
+	if why != "" {
 		msg += "; " + why
 	}
-	return string(r.Status), msg
+	return string(t.rollout.status), msg
 }
 
-// podTrouble returns why the first not-ready pod of a node is not ready, or "".
-func (m *Manager) podTrouble(ctx context.Context, ref diff.Ref) string {
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion("v1")
-	list.SetKind("PodList")
-	if err := m.client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingLabels{render.LabelApp: ref.Name}); err != nil {
-		return ""
-	}
-	for _, pod := range list.Items {
-		conds, _, _ := unstructured.NestedSlice(pod.Object, "status", "conditions")
-		var reasons []string
-		ready := false
-		for _, c := range conds {
-			cm, _ := c.(map[string]any)
-			if cm["type"] == "Ready" && cm["status"] == "True" {
-				ready = true
-			}
-			if cm["type"] == "PodScheduled" && cm["status"] == "False" {
-				reasons = append(reasons, fmt.Sprintf("%v: %v", cm["reason"], schedulerMessage(fmt.Sprint(cm["message"]))))
-			}
-		}
-		if ready {
+// report sends the status of each workload still waited for, when it changed.
+func (w *waiter) report() {
+	for _, t := range w.byDeadline {
+		if t.done {
 			continue
 		}
-		css, _, _ := unstructured.NestedSlice(pod.Object, "status", "containerStatuses")
-		for _, cs := range css {
-			if w, ok, _ := unstructured.NestedMap(cs.(map[string]any), "state", "waiting"); ok {
-				reasons = append(reasons, fmt.Sprintf("%v: %v", w["reason"], w["message"]))
-			}
+		st, msg := w.describe(t)
+		if st == "" {
+			continue
 		}
-		phase, _, _ := unstructured.NestedString(pod.Object, "status", "phase")
-		if len(reasons) > 0 {
-			return fmt.Sprintf("pod %s %s: %s", pod.GetName(), phase, strings.Join(reasons, "; "))
+		if s := st + ": " + msg; s != t.reported {
+			t.reported = s
+			w.opts.Progress(Event{Type: EventWaiting, Ref: t.ref, Message: s, Elapsed: time.Since(w.start)})
 		}
-		return fmt.Sprintf("pod %s %s, not ready", pod.GetName(), phase)
 	}
-	if len(list.Items) == 0 && ref.Kind == "Deployment" {
-		return m.replicaFailure(ctx, ref)
-	}
-	return ""
 }
 
-// replicaFailure returns why a Deployment's ReplicaSet cannot create pods (admission refused
-// them, e.g. for Pod Security, or a quota is exhausted), or "".
-func (m *Manager) replicaFailure(ctx context.Context, ref diff.Ref) string {
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion("apps/v1")
-	list.SetKind("ReplicaSetList")
-	if err := m.client.List(ctx, list, client.InNamespace(ref.Namespace), client.MatchingLabels{render.LabelApp: ref.Name}); err != nil {
-		return ""
-	}
-	for _, rs := range list.Items {
-		conds, _, _ := unstructured.NestedSlice(rs.Object, "status", "conditions")
-		for _, c := range conds {
-			cm, _ := c.(map[string]any)
-			if cm["type"] == "ReplicaFailure" && cm["status"] == "True" {
-				return fmt.Sprintf("ReplicaSet %s: %v: %v", rs.GetName(), cm["reason"], cm["message"])
-			}
+// fail records a workload that did not become ready in time.
+func (w *waiter) fail(t *waitTarget) {
+	t.done = true
+	w.remaining--
+	st, msg := w.describe(t)
+	if st == "" {
+		st, msg = string(status.UnknownStatus), "no status was read"
+		if s := w.streams[streamKey{resourceOf(t.ref.Kind), t.ref.Namespace}]; s.err != nil {
+			msg += ": " + w.m.clusterErr(s.err, needWait).Error()
 		}
 	}
-	return ""
-}
-
-// schedulerMessage drops what the scheduler says about preemption from why a pod is
-// unschedulable: builder pods have no priority, so it is always "not helpful".
-func schedulerMessage(msg string) string {
-	if i := strings.Index(msg, " preemption: "); i > 0 {
-		return msg[:i]
-	}
-	return msg
+	w.failures = append(w.failures, WaitFailure{Ref: t.ref, Status: st, Message: msg, Timeout: t.timeout})
+	w.opts.Progress(Event{Type: EventFailed, Ref: t.ref, Message: msg, Status: st, Elapsed: time.Since(w.start)})
 }
