@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/bkctl/bkctl/internal/diff"
-	"github.com/bkctl/bkctl/internal/render"
+	"github.com/bkctl/bkctl/internal/keys"
 )
 
 // progressInterval is how often a workload still waited for reports its status, when it changed.
@@ -39,11 +39,11 @@ func (m *Manager) wait(ctx context.Context, p *diff.Plan, res *Result, opts Opti
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := make(chan streamEvent, 256)
-	selector := render.LabelApplySetPartOf + "=" + p.Inventory.ID
+	selector := keys.LabelApplySetPartOf + "=" + p.Inventory.ID
 	for key := range w.streams {
 		sel := selector
 		if key.resource == "pods" {
-			sel = render.LabelBuilder // every builder pod of the namespace: they carry their node in app
+			sel = keys.LabelBuilder // every builder pod of the namespace: they carry their node in app
 		}
 		go m.follow(ctx, key, sel, events)
 	}
@@ -244,7 +244,7 @@ func (w *waiter) handlePods(e streamEvent) {
 }
 
 func (w *waiter) setPod(ns string, pod *corev1.Pod, deleted bool) {
-	node := pod.Labels[render.LabelApp]
+	node := pod.Labels[keys.LabelApp]
 	byNode := w.pods[ns]
 	if byNode == nil {
 		byNode = map[string]map[string]string{}
