@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
@@ -193,7 +194,7 @@ func toBuilder(cfg *rest.Config, f *spec.File, b *spec.Builder) (buildrun.Builde
 		if n.Name == "" {
 			n.Name = fmt.Sprintf("%s%d", b.Name, i)
 		}
-		t, err := buildrun.NewPodExec(cfg, ns, n.Name)
+		t, err := podexec.NewPodExec(cfg, ns, n.Name)
 		if err != nil {
 			return out, err
 		}

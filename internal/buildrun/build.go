@@ -15,6 +15,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // run is one Build in progress.
@@ -146,7 +148,7 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 			}
 		}
 		nb.Daemon = dc.daemon
-		pod := objectOf(n.Transport, dc.daemon)
+		pod := podexec.ObjectOf(n.Transport, dc.daemon)
 		if lost != nil {
 			r.notice("node %s: attempt %d of %d on %s", n.Name, nb.Attempts, r.opts.Attempts, pod)
 		}
@@ -166,7 +168,7 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 			err = fmt.Errorf("%w (%v)", gone, err)
 		}
 		retry := ctx.Err() == nil && transient(err)
-		var gone *DaemonGoneError
+		var gone *podexec.DaemonGoneError
 		if retry && !errors.As(err, &gone) {
 			err = &ConnectionLostError{Daemon: pod, Err: err}
 		}

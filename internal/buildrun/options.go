@@ -6,6 +6,8 @@ import (
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
+
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // Builder is a builder as a build sees it: its nodes in the order of the builders file.
@@ -21,7 +23,7 @@ type Node struct {
 	Platforms []string
 	// Loadbalance chooses among the node's daemons: sticky (default) or random.
 	Loadbalance string
-	Transport   Transport
+	Transport   podexec.Transport
 }
 
 // Options are the inputs of a build, named after the flags of docker buildx build.

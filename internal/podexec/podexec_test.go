@@ -1,4 +1,4 @@
-package buildrun_test
+package podexec_test
 
 import (
 	"bytes"
@@ -10,22 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // Every protocol carries bytes both ways unchanged, a closed connection fails reads and writes
 // with net.ErrClosed, and the session's end reaches a blocked read.
 func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 	ns := env.Namespace(t)
-	bld := applyBuilder(t, builderYAML(ns, "sticky", 1))
-	pe := bld.Nodes[0].Transport.(*buildrun.PodExec)
-	pods, err := pe.Daemons(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, proto := range []buildrun.ExecProtocol{buildrun.ExecAuto, buildrun.ExecSPDY, buildrun.ExecWebSocket} {
+	pe, pod := readyPod(t, ns, "amd")
+	for _, proto := range []podexec.ExecProtocol{podexec.ExecAuto, podexec.ExecSPDY, podexec.ExecWebSocket} {
 		name := string(proto)
-		if proto == buildrun.ExecAuto {
+		if proto == podexec.ExecAuto {
 			name = "auto"
 		}
 		t.Run(name, func(t *testing.T) {
@@ -33,7 +28,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 			defer cancel()
 			p := *pe
 			p.Command, p.Protocol = []string{"cat"}, proto
-			conn, err := p.Dial(ctx, pods[0])
+			conn, err := p.Dial(ctx, pod)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +75,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 
 // A protocol that does not exist fails the dial and names the protocols there are.
 func TestPodExecUnknownProtocol(t *testing.T) {
-	p, err := buildrun.NewPodExec(env.Config, "default", "amd")
+	p, err := podexec.NewPodExec(env.Config, "default", "amd")
 	if err != nil {
 		t.Fatal(err)
 	}
