@@ -51,22 +51,29 @@ func Build(ctx context.Context, b Builder, opts Options) (*Result, error) {
 	if opts.ContextDir == "" {
 		opts.ContextDir = def.ContextDir
 	}
-	abs, err := filepath.Abs(opts.ContextDir)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("build context %s: not a directory", opts.ContextDir)
+	key := opts.ContextDir // a URL, or "-"
+	if opts.ContextDir != "-" && !IsRemoteContext(opts.ContextDir) {
+		abs, err := filepath.Abs(opts.ContextDir)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("build context %s: not a directory, git repository or URL", opts.ContextDir)
+		}
+		key = abs
 	}
 	r := &run{b: b, opts: opts, stickyKey: opts.StickyKey, conns: map[int]*daemonConn{}}
 	if r.stickyKey == "" {
-		r.stickyKey = abs
+		r.stickyKey = key
 	}
 	defer r.closeConns()
 
 	plan, err := route(ctx, b.Nodes, opts.Platforms, r.workers)
 	if err != nil {
 		return nil, err
+	}
+	if opts.CallFunc != nil {
+		plan = plan[:1] // a subrequest evaluates the Dockerfile once, on the first node
 	}
 	multi := len(plan) > 1
 	base, err := newSolveBase(opts, multi)
@@ -97,7 +104,10 @@ func Build(ctx context.Context, b Builder, opts Options) (*Result, error) {
 	}
 	err = g.Wait()
 	res := &Result{Builds: builds}
-	if err == nil {
+	if opts.CallFunc != nil && err == nil {
+		res.Call = builds[0].ExporterResponse
+		res.ExporterResponse = map[string]string{}
+	} else if err == nil {
 		res.ExporterResponse, err = r.finish(ctx, base, builds)
 	}
 	close(r.status)
@@ -195,7 +205,13 @@ func (r *run) solve(ctx context.Context, dc *daemonConn, so client.SolveOpt) (*c
 			r.status <- s
 		}
 	}()
-	resp, err := dc.client.Solve(ctx, nil, so, ch)
+	var resp *client.SolveResponse
+	var err error
+	if r.opts.CallFunc != nil {
+		resp, err = callSolve(ctx, dc.client, so, r.opts.CallFunc, ch)
+	} else {
+		resp, err = dc.client.Solve(ctx, nil, so, ch)
+	}
 	<-forwarded
 	return resp, err
 }
