@@ -9,7 +9,6 @@ import (
 	"github.com/bkctl/bkctl/internal/buildrun"
 )
 
-
 func lookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }

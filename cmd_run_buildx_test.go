@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// bkctl run and the real buildx build, given the same flags on the same builder (the instance
+// `bkctl buildx write` makes), push the same manifests with the same attestation kinds; with
+// SOURCE_DATE_EPOCH the images have the same digests.
+func TestRunMatchesBuildxBuild(t *testing.T) {
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, twoNodes)
+	applyFile(t, file)
+	bx := t.TempDir()
+	if code, out, errs := runCLI(t, "", "buildx", "write", "-f", file, "--buildx-config", bx, "--kubeconfig", env.Kubeconfig); code != 0 {
+		t.Fatalf("buildx write = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM base\nARG SOURCE_DATE_EPOCH\nCOPY hello /hello\nRUN echo built > /built\n")
+	writeFile(t, dir, "hello", "side by side "+ns+"\n")
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000") // both read it from the environment
+
+	for name, extra := range map[string][]string{
+		"default provenance": nil,
+		"provenance max":     {"--provenance", "mode=max", "--annotation", "index:org.bkctl.test=1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tag := strings.ReplaceAll(name, " ", "-")
+			flags := append([]string{"--platform", "linux/amd64,linux/arm64",
+				"--build-context", "base=oci-layout://" + env.BaseLayout + "@" + env.BaseDigest,
+				"--output", "type=registry,registry.insecure=true"}, extra...)
+			bxImage := env.Registry + "/" + ns + "/buildx:" + tag
+			out, err := tryBuildx(t, bx, append(append([]string{"--builder", "kube", "build", "--progress", "quiet", "-t", bxImage}, flags...), dir)...)
+			if err != nil {
+				t.Fatalf("buildx build: %v\n%s", err, out)
+			}
+			bkImage := env.Registry + "/" + ns + "/bkctl:" + tag
+			mustRun(t, append([]string{"run", dir, "--builders-file", file, "--kubeconfig=" + env.Kubeconfig, "--progress", "quiet", "-t", bkImage}, flags...)...)
+
+			want, got := readPushed(t, bxImage), readPushed(t, bkImage)
+			if d := cmp.Diff(want.Platforms, got.Platforms); d != "" {
+				t.Errorf("manifests: buildx (-) vs bkctl (+)\n%s", d)
+			}
+			if d := cmp.Diff(want.Predicates, got.Predicates); d != "" {
+				t.Errorf("attestation predicates: buildx (-) vs bkctl (+)\n%s", d)
+			}
+			if d := cmp.Diff(want.ByPlatform, got.ByPlatform); d != "" {
+				t.Errorf("image manifest digests with SOURCE_DATE_EPOCH: buildx (-) vs bkctl (+)\n%s", d)
+			}
+			if d := cmp.Diff(want.Index, got.Index); d != "" {
+				t.Errorf("index annotations: buildx (-) vs bkctl (+)\n%s", d)
+			}
+			if d := cmp.Diff(want.Attestation, got.Attestation); d != "" {
+				t.Errorf("attestation manifest digests: buildx (-) vs bkctl (+)\n%s", d)
+			}
+			t.Logf("buildx %s: %v\nbkctl  %s: %v", bxImage, want, bkImage, got)
+		})
+	}
+}
