@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
@@ -38,6 +39,9 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			return nil, err // the API server answered with an error: not a pod's fault
 		}
 		d, err := Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
+		if p := r.opts.Pinned[n.Name]; p != "" && !avoid[p] && slices.Contains(daemons, p) {
+			d, err = p, nil
+		}
 		if errors.Is(err, ErrNoDaemon) && len(daemons) > 0 {
 			clear(avoid) // every pod failed once: try them again rather than give up
 			d, err = Choose(daemons, n.Loadbalance, r.stickyKey, avoid)

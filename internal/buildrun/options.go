@@ -84,6 +84,9 @@ type Options struct {
 	DockerConfigDir string
 	// StickyKey keys the pod choice of sticky nodes; "" is the absolute context path, as buildx.
 	StickyKey string
+	// Pinned names, by node, the daemon to build on (bake's Spread); one that is not ready or
+	// failed falls back to the node's loadbalance.
+	Pinned map[string]string
 	// Progress receives the build progress in ProgressMode (auto, plain, tty, rawjson, quiet).
 	Progress     io.Writer
 	ProgressMode string
