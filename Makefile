@@ -57,6 +57,6 @@ clean:
 bench-plan: build testbin
 	$(GO) run ./hack/benchplan -bkctl $(BIN)
 
-## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), and two nodes in parallel vs in sequence
+## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), two nodes in parallel vs in sequence, and bkctl run/bake vs the real buildx build/bake
 bench-run: testbin
-	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes' -benchtime=1x -v ./internal/buildrun
+	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes|VsBuildx' -benchtime=1x -v ./internal/buildrun

@@ -30,10 +30,10 @@ const defaultProvenance = "mode=min,inline-only=true"
 func ParseAttests(attests []string, provenance, sbom string, lookup func(string) (string, bool)) (map[string]string, error) {
 	in := slices.Clone(attests)
 	if provenance != "" {
-		in = append(in, canonicalAttest("provenance", provenance))
+		in = append(in, CanonicalAttest("provenance", provenance))
 	}
 	if sbom != "" {
-		in = append(in, canonicalAttest("sbom", sbom))
+		in = append(in, CanonicalAttest("sbom", sbom))
 	}
 	attrs := map[string]string{}
 	seen := map[string]bool{}
@@ -71,7 +71,9 @@ func ParseAttests(attests []string, provenance, sbom string, lookup func(string)
 	return attrs, nil
 }
 
-func canonicalAttest(typ, v string) string {
+// CanonicalAttest turns a --provenance or --sbom shorthand into an --attest value, as buildx:
+// true or false enable or disable the type, anything else is its attributes.
+func CanonicalAttest(typ, v string) string {
 	if b, err := strconv.ParseBool(v); err == nil {
 		return fmt.Sprintf("type=%s,disabled=%t", typ, !b)
 	}

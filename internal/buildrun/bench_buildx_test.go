@@ -1,0 +1,134 @@
+package buildrun_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bkctl/bkctl/internal/buildxstore"
+	"github.com/bkctl/bkctl/internal/spec"
+)
+
+// sideBySide is a builder applied from a builders file, with the bkctl binary built from this
+// tree and the real buildx given the instance `bkctl buildx write` makes for it.
+type sideBySide struct {
+	file, bkctl, buildxConfig string
+}
+
+func newSideBySide(b *testing.B, yaml string) *sideBySide {
+	b.Helper()
+	dir := b.TempDir()
+	s := &sideBySide{file: filepath.Join(dir, "builders.yaml"), bkctl: filepath.Join(dir, "bkctl"), buildxConfig: filepath.Join(dir, "buildx")}
+	if err := os.WriteFile(s.file, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	applyBuilder(&testing.T{}, yaml)
+	res, err := spec.Load(s.file, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := buildxstore.DefaultWriteOptions()
+	opts.Kubeconfig = env.Kubeconfig
+	if _, err := buildxstore.WriteBuilders(context.Background(), s.buildxConfig, res.File, opts); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", s.bkctl, "../..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build bkctl: %v\n%s", err, out)
+	}
+	return s
+}
+
+// time runs one command of the two tools in dir and returns its wall time.
+func (s *sideBySide) time(b *testing.B, dir string, tool string, args ...string) time.Duration {
+	b.Helper()
+	var cmd *exec.Cmd
+	switch tool {
+	case "bkctl":
+		cmd = exec.Command(s.bkctl, append(args, "--builders-file", s.file, "--kubeconfig", env.Kubeconfig)...)
+	case "buildx":
+		cmd = exec.Command(filepath.Join(env.BinDir, "buildx"), append([]string{"--builder", "kube"}, args...)...)
+	}
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BUILDX_CONFIG="+s.buildxConfig, "KUBECONFIG="+env.Kubeconfig, "DOCKER_CONFIG="+b.TempDir())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", tool, args, err, out.String())
+	}
+	return time.Since(start)
+}
+
+// BenchmarkRunVsBuildx times `bkctl run` against the real `buildx build` on the same builder and
+// daemons, both as processes with the same flags and their default provenance attestation: a
+// small single-platform push, a push of two platforms (one per node), and a fresh 100 MB context.
+// Each round writes new content, so no build is a cache hit, and the order of the tools
+// alternates. It prints the medians and bkctl's ratio to buildx.
+func BenchmarkRunVsBuildx(b *testing.B) {
+	ns, err := env.CreateNamespace(context.Background(), "bench-vs-buildx")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.DeleteNamespace(context.Background(), ns)
+	s := newSideBySide(b, builderYAML(ns, "sticky", 1))
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base\nCOPY data /data\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	base := "base=oci-layout://" + env.BaseLayout + "@" + env.BaseDigest
+	cases := []struct {
+		name string
+		size int
+		args func(tool string, round int) []string
+	}{
+		{"small push", 16, func(tool string, round int) []string {
+			return []string{"build", "--progress=quiet", "--build-context", base, "--platform", "linux/amd64",
+				"-t", fmt.Sprintf("%s/%s/small-%s:%d", env.Registry, ns, tool, round), "--output", "type=registry,registry.insecure=true", "."}
+		}},
+		{"two platforms", 16, func(tool string, round int) []string {
+			return []string{"build", "--progress=quiet", "--build-context", base, "--platform", "linux/amd64,linux/arm64",
+				"-t", fmt.Sprintf("%s/%s/two-%s:%d", env.Registry, ns, tool, round), "--output", "type=registry,registry.insecure=true", "."}
+		}},
+		{"100 MB context", 100 << 20, func(string, int) []string {
+			return []string{"build", "--progress=quiet", "--build-context", base, "--output", "type=cacheonly", "."}
+		}},
+	}
+	rounds := max(b.N, 5)
+	for _, c := range cases {
+		data := make([]byte, c.size)
+		times := map[string][]time.Duration{}
+		for round := range rounds + 1 { // round 0 warms both up
+			for i, tool := range []string{"bkctl", "buildx"} {
+				if round%2 == 1 {
+					tool = []string{"buildx", "bkctl"}[i]
+				}
+				_, _ = rand.Read(data)
+				if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
+					b.Fatal(err)
+				}
+				args := c.args(tool, round)
+				if tool == "bkctl" {
+					args[0] = "run"
+				}
+				d := s.time(b, dir, tool, args...)
+				if round > 0 {
+					times[tool] = append(times[tool], d)
+				}
+			}
+		}
+		bk, bx := median(times["bkctl"]), median(times["buildx"])
+		key := strings.ReplaceAll(c.name, " ", "-")
+		b.ReportMetric(bk.Seconds(), key+"-bkctl-s")
+		b.ReportMetric(bx.Seconds(), key+"-buildx-s")
+		b.Logf("%-15s bkctl run median %.3fs %v | buildx build median %.3fs %v | ratio %.2f (goal ≤ 1.0)",
+			c.name, bk.Seconds(), rounded(times["bkctl"]), bx.Seconds(), rounded(times["buildx"]), bk.Seconds()/bx.Seconds())
+	}
+}
