@@ -107,7 +107,7 @@ func TestRunAttestationsAnnotationsLabels(t *testing.T) {
 	writeFile(t, dir, "Dockerfile", "FROM base\nCOPY hello /hello\n")
 	writeFile(t, dir, "hello", "attest "+ns+"\n")
 	both := []string{"linux/amd64", "linux/arm64"}
-	prov := "https://slsa.dev/provenance/v0.2"
+	prov := "https://slsa.dev/provenance/v1" // BuildKit v0.34's default SLSA version
 
 	for name, tc := range map[string]struct {
 		flags      []string
