@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +37,7 @@ type pushed struct {
 	Labels      map[string]map[string]string // platform → config labels
 	ByPlatform  map[string]string            // platform → manifest digest
 	Attestation map[string]string            // attested platform → attestation manifest digest
+	Statements  map[string]map[string]any    // attested platform → its in-toto statement
 }
 
 // readPushed reads image ref back from the test registry.
@@ -55,7 +57,8 @@ func readPushed(t *testing.T, ref string) pushed {
 	}
 	d, _ := idx.Digest()
 	p := pushed{Digest: d.String(), Index: im.Annotations, Manifests: map[string]map[string]string{},
-		Labels: map[string]map[string]string{}, ByPlatform: map[string]string{}, Attestation: map[string]string{}}
+		Labels: map[string]map[string]string{}, ByPlatform: map[string]string{}, Attestation: map[string]string{},
+		Statements: map[string]map[string]any{}}
 	byDigest := map[string]string{}
 	for _, m := range im.Manifests {
 		if m.Annotations["vnd.docker.reference.type"] != "attestation-manifest" {
@@ -78,6 +81,20 @@ func readPushed(t *testing.T, ref string) pushed {
 			for _, l := range mf.Layers {
 				p.Predicates = append(p.Predicates, of+" "+l.Annotations["in-toto.io/predicate-type"])
 			}
+			layers, err := img.Layers()
+			if err != nil || len(layers) == 0 {
+				t.Fatalf("layers of the attestation of %s: %v", of, err)
+			}
+			rc, err := layers[0].Uncompressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st map[string]any
+			if err := json.NewDecoder(rc).Decode(&st); err != nil {
+				t.Fatalf("attestation of %s: %v", of, err)
+			}
+			rc.Close()
+			p.Statements[of] = st
 			continue
 		}
 		plat := m.Platform.String()

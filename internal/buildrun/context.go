@@ -65,6 +65,7 @@ func (b *solveBase) inputs(opts Options) error {
 			if err := b.mountDockerfile(dockerfile); err != nil {
 				return err
 			}
+			b.attrs["dockerfilekey"] = "dockerfile" // the frontend reads it from the client, not the context
 		} else if dockerfile != "" {
 			b.attrs["filename"] = dockerfile
 		}
@@ -108,6 +109,7 @@ func (b *solveBase) inputs(opts Options) error {
 		if err := b.mountDockerfile(filepath.Join(dir, "Dockerfile")); err != nil {
 			return err
 		}
+		b.attrs["dockerfilekey"] = "dockerfile"
 	}
 	if _, ok := b.attrs["filename"]; !ok {
 		b.attrs["filename"] = "Dockerfile"
@@ -126,7 +128,6 @@ func (b *solveBase) mountDockerfile(path string) error {
 	}
 	b.mounts["dockerfile"] = fs
 	b.attrs["filename"] = filepath.Base(path)
-	b.attrs["dockerfilekey"] = "dockerfile"
 	return nil
 }
 

@@ -130,6 +130,10 @@ func dockerAuth(dir string) (session.Attachable, error) {
 // namedContexts adds --build-context values: OCI layouts as content stores, directories as
 // local mounts, anything else (docker-image://, URLs) as is.
 func (b *solveBase) namedContexts(contexts map[string]string) error {
+	if len(contexts) > 0 {
+		// as buildx: a frontend that the Dockerfile's syntax line names gets the contexts too
+		b.attrs["frontend.caps"] = "moby.buildkit.frontend.contexts+forward"
+	}
 	for name, v := range contexts {
 		switch {
 		case strings.HasPrefix(v, "oci-layout://"):
