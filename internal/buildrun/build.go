@@ -205,13 +205,7 @@ func (r *run) solve(ctx context.Context, dc *daemonConn, so client.SolveOpt) (*c
 			r.status <- s
 		}
 	}()
-	var resp *client.SolveResponse
-	var err error
-	if r.opts.CallFunc != nil {
-		resp, err = callSolve(ctx, dc.client, so, r.opts.CallFunc, ch)
-	} else {
-		resp, err = dc.client.Solve(ctx, nil, so, ch)
-	}
+	resp, err := gatewaySolve(ctx, dc.client, so, r.opts.CallFunc, ch)
 	<-forwarded
 	return resp, err
 }
