@@ -62,9 +62,9 @@ clean:
 bench-plan: build testbin
 	$(GO) run ./hack/benchplan -bkctl $(BIN)
 
-## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), and two nodes in parallel vs in sequence
+## bench-run: bkctl run through pod exec vs a direct socket (100 MB context), two nodes in parallel vs in sequence, and bkctl run/bake vs the real buildx build/bake
 bench-run: testbin
-	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes' -benchtime=1x -v ./internal/buildrun
+	$(GO) test -count=1 -timeout=20m -run='^$$' -bench='Transport|ParallelNodes|VsBuildx' -benchtime=1x -v ./internal/buildrun
 
 ## bench-scale: plan / apply to ready / in-sync / no-op / image change at 100, 1,000 and 3,000 nodes vs kubectl, and one builder vs buildx create --bootstrap (BENCH_SCALE_FLAGS=-sizes=100,1000 for a quicker run)
 .PHONY: bench-scale

@@ -15,31 +15,48 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
 type runCmd struct {
-	Context      string   `arg:"" default:"." help:"Build context directory."`
-	File         string   `short:"f" name:"file" help:"Dockerfile (default: CONTEXT/Dockerfile)."`
-	BuildersFile []string `name:"builders-file" default:"builders.yaml" placeholder:"FILE" help:"Builders file or directory that defines --builder (repeatable; - reads stdin)."`
-	Builder      string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
-	Platform     []string `name:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
-	Tag          []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
-	Push         bool     `name:"push" help:"Shorthand for --output type=registry."`
-	Load         bool     `name:"load" help:"Not supported: bkctl has no docker daemon to load into."`
-	Output       []string `short:"o" name:"output" sep:"none" help:"Output: type=image|registry|oci|tar|local,… (repeatable)."`
-	BuildArg     []string `name:"build-arg" sep:"none" help:"Build-time variable NAME=VALUE (NAME alone takes it from the environment)."`
-	Target       string   `name:"target" help:"Target stage to build."`
-	Label        []string `name:"label" sep:"none" help:"Image label NAME=VALUE."`
-	Secret       []string `name:"secret" sep:"none" help:"Secret for the build: id=ID,src=PATH or id=ID,env=VAR."`
-	SSH          []string `name:"ssh" sep:"none" help:"SSH agent socket or keys for the build: default|ID[=SOCKET|KEY[,…]]."`
-	CacheFrom    []string `name:"cache-from" sep:"none" help:"Cache import: type=registry,ref=REF (or REF)."`
-	CacheTo      []string `name:"cache-to" sep:"none" help:"Cache export: type=registry,ref=REF,mode=max or type=inline."`
-	NoCache      bool     `name:"no-cache" help:"Do not use the cache."`
-	MetadataFile string   `name:"metadata-file" help:"Write the build result metadata (buildx's JSON) to this file."`
-	Progress     string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet" default:"auto" help:"Progress output: auto, plain, tty, rawjson, quiet."`
-	BuildContext []string `name:"build-context" sep:"none" help:"Named context NAME=DIR|oci-layout://PATH@DIGEST|docker-image://REF."`
-	StickyKey    string   `name:"sticky-key" help:"Key of the pod choice on sticky nodes (default: the absolute context path, like buildx)."`
+	Context       string   `arg:"" default:"." help:"Build context: a directory, a git or https URL, or - (a tar archive or a Dockerfile on stdin)."`
+	File          string   `short:"f" name:"file" help:"Dockerfile (default: CONTEXT/Dockerfile; - reads stdin)."`
+	BuildersFile  []string `name:"builders-file" default:"builders.yaml" placeholder:"FILE" help:"Builders file or directory that defines --builder (repeatable; - reads stdin)."`
+	Builder       string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
+	Platform      []string `name:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
+	Tag           []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
+	Push          bool     `name:"push" help:"Shorthand for --output type=registry."`
+	Load          bool     `name:"load" help:"Not supported: bkctl has no docker daemon to load into."`
+	Output        []string `short:"o" name:"output" sep:"none" help:"Output: type=image|registry|oci|tar|local,… (repeatable)."`
+	BuildArg      []string `name:"build-arg" sep:"none" help:"Build-time variable NAME=VALUE (NAME alone takes it from the environment)."`
+	Target        string   `name:"target" help:"Target stage to build."`
+	Label         []string `name:"label" sep:"none" help:"Image label NAME=VALUE."`
+	Secret        []string `name:"secret" sep:"none" help:"Secret for the build: id=ID,src=PATH or id=ID,env=VAR."`
+	SSH           []string `name:"ssh" sep:"none" help:"SSH agent socket or keys for the build: default|ID[=SOCKET|KEY[,…]]."`
+	CacheFrom     []string `name:"cache-from" sep:"none" help:"Cache import: type=registry,ref=REF (or REF)."`
+	CacheTo       []string `name:"cache-to" sep:"none" help:"Cache export: type=registry,ref=REF,mode=max or type=inline."`
+	NoCache       bool     `name:"no-cache" help:"Do not use the cache."`
+	MetadataFile  string   `name:"metadata-file" help:"Write the build result metadata (buildx's JSON) to this file."`
+	Progress      string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet,none" default:"auto" help:"Progress output: auto, plain, tty, rawjson, quiet, none."`
+	Quiet         bool     `short:"q" name:"quiet" help:"Suppress the build output and print the image ID on success."`
+	IIDFile       string   `name:"iidfile" help:"Write the image ID to a file."`
+	Attest        []string `name:"attest" sep:"none" help:"Attestation: type=provenance|sbom,… (e.g. type=sbom,generator=image)."`
+	Provenance    string   `name:"provenance" help:"Shorthand for --attest=type=provenance (true, false or mode=min|max,…); image outputs get mode=min by default (BUILDX_NO_DEFAULT_ATTESTATIONS=1 turns it off)."`
+	SBOM          string   `name:"sbom" help:"Shorthand for --attest=type=sbom."`
+	Annotation    []string `name:"annotation" sep:"none" help:"Add an annotation to the image: [TYPE[PLATFORM],…:]KEY=VALUE, TYPE index, manifest, index-descriptor, manifest-descriptor."`
+	Allow         []string `name:"allow" sep:"none" help:"Allow an extra privileged entitlement (network.host, security.insecure, device)."`
+	Network       string   `name:"network" default:"default" help:"Networking mode of RUN: default, host, none."`
+	AddHost       []string `name:"add-host" help:"Add a custom host-to-IP mapping (HOST:IP)."`
+	Pull          bool     `name:"pull" help:"Always attempt to pull all referenced images."`
+	NoCacheFilter []string `name:"no-cache-filter" sep:"none" help:"Do not cache the named stages."`
+	ShmSize       string   `name:"shm-size" help:"Shared memory size of RUN (e.g. 128m)."`
+	Ulimit        []string `name:"ulimit" sep:"none" help:"Ulimit of RUN: NAME=SOFT[:HARD]."`
+	CgroupParent  string   `name:"cgroup-parent" help:"Parent cgroup of RUN."`
+	Call          string   `name:"call" default:"build" help:"Method of evaluating the build: build, check, outline, targets[,format=json][,ignorestatus=true]."`
+	Check         bool     `name:"check" help:"Shorthand for --call=check."`
+	BuildContext  []string `name:"build-context" sep:"none" help:"Named context NAME=DIR|oci-layout://PATH@DIGEST|docker-image://REF."`
+	StickyKey     string   `name:"sticky-key" help:"Key of the pod choice on sticky nodes (default: the absolute context path, like buildx)."`
 }
 
 func (c *runCmd) Help() string {
@@ -52,10 +69,22 @@ is chosen by its loadbalance: sticky (the same context goes to the same pod) or 
 There is no docker daemon to load an image into: --load, type=docker and a node's
 defaultLoad are errors; push the image or export it instead.
 
+The flags are those of 'docker buildx build' v0.38.2, with its syntax and defaults: image
+outputs get a mode=min provenance attestation unless --provenance=false or
+BUILDX_NO_DEFAULT_ATTESTATIONS=1, and SOURCE_DATE_EPOCH from the environment becomes a build
+arg. Left out: --load (no docker daemon); --policy (buildx's policy engine, Open Policy
+Agent, would add its package init to every bkctl command); --resource and the legacy
+--memory/--cpu-* flags (not yet); --compress, --isolation, --security-opt, --squash, --rm,
+--force-rm, which buildx itself ignores. --builder picks a builder of the builders file
+(--builders-file), not a docker context.
+
 Examples:
   bkctl run --builder kube -t registry.example/app:1 --push .
   bkctl run --builders-file ci/builders.yaml --platform linux/amd64,linux/arm64 -t reg/app:1 --push .
-  bkctl run -o type=oci,dest=app.tar --secret id=npm,src=$HOME/.npmrc .`
+  bkctl run -o type=oci,dest=app.tar --secret id=npm,src=$HOME/.npmrc .
+  bkctl run --check .
+  git archive HEAD | bkctl run -t reg/app:1 --push -
+  bkctl run --sbom=true --annotation index:org.opencontainers.image.source=URL -t reg/app:1 --push https://git.example/app.git#main`
 }
 
 func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
@@ -78,6 +107,12 @@ func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
+	if c.IIDFile != "" {
+		if err := buildrun.CheckIIDFile(opts.Outputs); err != nil {
+			return &exitCode{code: 1, err: err}
+		}
+		_ = os.Remove(c.IIDFile)
+	}
 	if c.Load {
 		return &exitCode{code: 1, err: fmt.Errorf("--load: %w", buildrun.ErrNoLoad)}
 	}
@@ -89,7 +124,7 @@ func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	if err != nil {
 		return &exitCode{code: 1, err: err}
 	}
-	if len(opts.Outputs) == 0 {
+	if len(opts.Outputs) == 0 && opts.CallFunc == nil {
 		for _, n := range b.Nodes {
 			if n.DefaultLoad {
 				return &exitCode{code: 1, err: fmt.Errorf("node %s sets defaultLoad: %w", n.Name, buildrun.ErrNoLoad)}
@@ -100,6 +135,24 @@ func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	res, err := buildrun.Build(ctx, target, opts)
 	if err != nil {
 		return &exitCode{code: 1, err: clusterErr(err, cfg.Host)}
+	}
+	if opts.CallFunc != nil {
+		code, err := buildrun.PrintCall(s.Out, opts.CallFunc, res.Call)
+		if err != nil {
+			return &exitCode{code: 1, err: err}
+		}
+		if code != 0 {
+			return &exitCode{code: code}
+		}
+		return nil
+	}
+	if c.Quiet {
+		fmt.Fprintln(s.Out, buildrun.ImageID(res.ExporterResponse))
+	}
+	if c.IIDFile != "" {
+		if err := os.WriteFile(c.IIDFile, []byte(buildrun.ImageID(res.ExporterResponse)), 0o644); err != nil {
+			return &exitCode{code: 1, err: fmt.Errorf("write image ID file: %w", err)}
+		}
 	}
 	if c.MetadataFile != "" {
 		if err := writeMetadata(c.MetadataFile, b.Name, res); err != nil {
@@ -113,7 +166,13 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 	o := buildrun.DefaultOptions()
 	o.ContextDir, o.Dockerfile, o.Platforms, o.Target = c.Context, c.File, c.Platform, c.Target
 	o.Tags, o.NoCache, o.StickyKey = c.Tag, c.NoCache, c.StickyKey
-	o.Progress, o.ProgressMode, o.Stdout = s.Err, c.Progress, s.Out
+	o.Progress, o.ProgressMode, o.Stdout, o.Stdin = s.Err, c.Progress, s.Out, s.In
+	switch {
+	case c.Quiet && c.Progress != "auto" && c.Progress != "quiet":
+		return o, fmt.Errorf("--progress=%s and --quiet cannot be used together", c.Progress)
+	case c.Quiet, c.Progress == "none":
+		o.ProgressMode = "quiet"
+	}
 	o.DockerConfigDir = os.Getenv("DOCKER_CONFIG") // read per run, not once per process
 	var err error
 	if o.Outputs, err = buildrun.ParseOutputs(c.Output, c.Push); err != nil {
@@ -132,6 +191,13 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 		return o, err
 	}
 	if o.CacheTo, err = buildrun.ParseCache(c.CacheTo, true); err != nil {
+		return o, err
+	}
+	flags := buildrun.BuildFlags{Attest: c.Attest, Provenance: c.Provenance, SBOM: c.SBOM,
+		Annotation: c.Annotation, Allow: c.Allow, Network: c.Network, AddHost: c.AddHost,
+		Pull: c.Pull, NoCacheFilter: c.NoCacheFilter, ShmSize: c.ShmSize, Ulimit: c.Ulimit,
+		CgroupParent: c.CgroupParent, Call: c.Call, Check: c.Check}
+	if err := flags.Apply(&o, os.LookupEnv); err != nil {
 		return o, err
 	}
 	if len(c.Secret) > 0 {
@@ -198,7 +264,7 @@ func toBuilder(cfg *rest.Config, f *spec.File, b *spec.Builder) (buildrun.Builde
 		if n.Name == "" {
 			n.Name = fmt.Sprintf("%s%d", b.Name, i)
 		}
-		t, err := buildrun.NewPodExec(cfg, ns, n.Name)
+		t, err := podexec.NewPodExec(cfg, ns, n.Name)
 		if err != nil {
 			return out, err
 		}

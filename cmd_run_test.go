@@ -32,7 +32,8 @@ func TestRunMetadataFile(t *testing.T) {
 		// accept is the media type the registry serves the tag as.
 		accept string
 	}{
-		"one node":  {platform: "linux/amd64", accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"},
+		// with the default provenance attestation, one platform is an index too, as with buildx
+		"one node":  {platform: "linux/amd64", accept: "application/vnd.oci.image.index.v1+json"},
 		"two nodes": {platform: "linux/amd64,linux/arm64", accept: "application/vnd.oci.image.index.v1+json"},
 	}
 	for name, tt := range tests {

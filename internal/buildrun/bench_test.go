@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // BenchmarkTransport builds a 100 MB context through pod exec (websocket and SPDY) and through a
@@ -38,14 +39,14 @@ func BenchmarkTransport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	via := func(tr buildrun.Transport) buildrun.Builder {
+	via := func(tr podexec.Transport) buildrun.Builder {
 		v := bld
 		v.Nodes = slices.Clone(bld.Nodes)
 		v.Nodes[0].Transport = tr
 		return v
 	}
-	withProtocol := func(p buildrun.ExecProtocol) buildrun.Builder {
-		pe := *bld.Nodes[0].Transport.(*buildrun.PodExec)
+	withProtocol := func(p podexec.ExecProtocol) buildrun.Builder {
+		pe := *bld.Nodes[0].Transport.(*podexec.PodExec)
 		pe.Protocol = p
 		return via(&pe)
 	}
@@ -53,10 +54,10 @@ func BenchmarkTransport(b *testing.B) {
 		name string
 		b    buildrun.Builder
 	}{
-		{"direct", via(buildrun.Direct{pods[0]: addr})},
+		{"direct", via(podexec.Direct{pods[0]: addr})},
 		{"exec", bld}, // the default protocol
-		{"websocket", withProtocol(buildrun.ExecWebSocket)},
-		{"spdy", withProtocol(buildrun.ExecSPDY)},
+		{"websocket", withProtocol(podexec.ExecWebSocket)},
+		{"spdy", withProtocol(podexec.ExecSPDY)},
 	}
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM base\nCOPY big /big\n"), 0o644); err != nil {

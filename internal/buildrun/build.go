@@ -15,6 +15,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // run is one Build in progress.
@@ -49,22 +51,29 @@ func Build(ctx context.Context, b Builder, opts Options) (*Result, error) {
 	if opts.ContextDir == "" {
 		opts.ContextDir = def.ContextDir
 	}
-	abs, err := filepath.Abs(opts.ContextDir)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("build context %s: not a directory", opts.ContextDir)
+	key := opts.ContextDir // a URL, or "-"
+	if opts.ContextDir != "-" && !IsRemoteContext(opts.ContextDir) {
+		abs, err := filepath.Abs(opts.ContextDir)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("build context %s: not a directory, git repository or URL", opts.ContextDir)
+		}
+		key = abs
 	}
 	r := &run{b: b, opts: opts, stickyKey: opts.StickyKey, conns: map[int]*daemonConn{}}
 	if r.stickyKey == "" {
-		r.stickyKey = abs
+		r.stickyKey = key
 	}
 	defer r.closeConns()
 
 	plan, err := route(ctx, b.Nodes, opts.Platforms, r.workers)
 	if err != nil {
 		return nil, err
+	}
+	if opts.CallFunc != nil {
+		plan = plan[:1] // a subrequest evaluates the Dockerfile once, on the first node
 	}
 	multi := len(plan) > 1
 	base, err := newSolveBase(opts, multi)
@@ -95,7 +104,10 @@ func Build(ctx context.Context, b Builder, opts Options) (*Result, error) {
 	}
 	err = g.Wait()
 	res := &Result{Builds: builds}
-	if err == nil {
+	if opts.CallFunc != nil && err == nil {
+		res.Call = builds[0].ExporterResponse
+		res.ExporterResponse = map[string]string{}
+	} else if err == nil {
 		res.ExporterResponse, err = r.finish(ctx, base, builds)
 	}
 	close(r.status)
@@ -146,7 +158,7 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 			}
 		}
 		nb.Daemon = dc.daemon
-		pod := objectOf(n.Transport, dc.daemon)
+		pod := podexec.ObjectOf(n.Transport, dc.daemon)
 		if lost != nil {
 			r.notice("node %s: attempt %d of %d on %s", n.Name, nb.Attempts, r.opts.Attempts, pod)
 		}
@@ -166,7 +178,7 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 			err = fmt.Errorf("%w (%v)", gone, err)
 		}
 		retry := ctx.Err() == nil && transient(err)
-		var gone *DaemonGoneError
+		var gone *podexec.DaemonGoneError
 		if retry && !errors.As(err, &gone) {
 			err = &ConnectionLostError{Daemon: pod, Err: err}
 		}
@@ -193,7 +205,7 @@ func (r *run) solve(ctx context.Context, dc *daemonConn, so client.SolveOpt) (*c
 			r.status <- s
 		}
 	}()
-	resp, err := dc.client.Solve(ctx, nil, so, ch)
+	resp, err := gatewaySolve(ctx, dc.client, so, r.opts.CallFunc, ch)
 	<-forwarded
 	return resp, err
 }

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/grpcerrors"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc/codes"
+
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // daemonConn is a BuildKit client connected to one daemon of a node.
@@ -19,7 +22,7 @@ type daemonConn struct {
 	client  *client.Client
 	workers []ocispecs.Platform
 	cancel  context.CancelFunc
-	dialer  *DaemonDialer
+	dialer  *podexec.DaemonDialer
 }
 
 // connect chooses a daemon of node n and connects to it, asking for its workers to know it
@@ -36,6 +39,9 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			return nil, err // the API server answered with an error: not a pod's fault
 		}
 		d, err := Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
+		if p := r.opts.Pinned[n.Name]; p != "" && !avoid[p] && slices.Contains(daemons, p) {
+			d, err = p, nil
+		}
 		if errors.Is(err, ErrNoDaemon) && len(daemons) > 0 {
 			clear(avoid) // every pod failed once: try them again rather than give up
 			d, err = Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
@@ -48,8 +54,8 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 		if err == nil {
 			return dc, nil
 		}
-		last = fmt.Errorf("connect to %s: %w", objectOf(n.Transport, d), err)
-		var refusal *RefusedError
+		last = fmt.Errorf("connect to %s: %w", podexec.ObjectOf(n.Transport, d), err)
+		var refusal *podexec.RefusedError
 		if errors.As(err, &refusal) {
 			return nil, last // the same rights are missing for every pod
 		}
@@ -59,9 +65,9 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 	return nil, last
 }
 
-func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, error) {
+func dialDaemon(ctx context.Context, t podexec.Transport, daemon string) (*daemonConn, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	dc := &daemonConn{daemon: daemon, cancel: cancel, dialer: &DaemonDialer{Transport: t, Daemon: daemon}}
+	dc := &daemonConn{daemon: daemon, cancel: cancel, dialer: &podexec.DaemonDialer{Transport: t, Daemon: daemon}}
 	c, err := dc.dialer.NewClient(cctx)
 	if err != nil {
 		cancel()
@@ -89,16 +95,16 @@ func dialDaemon(ctx context.Context, t Transport, daemon string) (*daemonConn, e
 func (dc *daemonConn) close() {
 	_ = dc.client.Close()
 	dc.cancel()
-	dc.dialer.closeConns()
+	dc.dialer.Close()
 }
 
 // gone returns the error of a connection whose daemon went away, if any did.
-func (dc *daemonConn) gone() error { return dc.dialer.gone() }
+func (dc *daemonConn) gone() error { return dc.dialer.Gone() }
 
 // transient reports whether err came from the connection to a daemon rather than from the
 // build, so that another attempt, maybe on another daemon, can succeed.
 func transient(err error) bool {
-	var gone *DaemonGoneError
+	var gone *podexec.DaemonGoneError
 	switch {
 	case errors.As(err, &gone), errors.Is(err, ErrNoDaemon):
 		return true

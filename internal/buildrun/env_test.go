@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 	"github.com/bkctl/bkctl/internal/render"
 	"github.com/bkctl/bkctl/internal/spec"
 	"github.com/bkctl/bkctl/internal/testenv"
@@ -106,7 +107,7 @@ func applyBuilder(t *testing.T, yaml string) buildrun.Builder {
 	b := f.Builders[0]
 	out := buildrun.Builder{Name: b.Name}
 	for _, n := range b.Nodes {
-		tr, err := buildrun.NewPodExec(env.Config, f.Metadata.Namespace, n.Name)
+		tr, err := podexec.NewPodExec(env.Config, f.Metadata.Namespace, n.Name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // streamBytes is what one operation of BenchmarkExecStream pushes through a session.
@@ -30,7 +30,7 @@ func BenchmarkExecStream(b *testing.B) {
 	}
 	defer env.DeleteNamespace(context.Background(), ns)
 	bld := applyBuilder(&testing.T{}, builderYAML(ns, "sticky", 1))
-	pe := bld.Nodes[0].Transport.(*buildrun.PodExec)
+	pe := bld.Nodes[0].Transport.(*podexec.PodExec)
 	pods, err := pe.Daemons(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +46,7 @@ func BenchmarkExecStream(b *testing.B) {
 		{"roundtrip", []string{"cat"}, roundtrip},
 	}
 	for _, d := range dirs {
-		for _, proto := range []buildrun.ExecProtocol{buildrun.ExecWebSocket, buildrun.ExecSPDY, "local"} {
+		for _, proto := range []podexec.ExecProtocol{podexec.ExecWebSocket, podexec.ExecSPDY, "local"} {
 			b.Run(fmt.Sprintf("%s/%s", d.name, proto), func(b *testing.B) {
 				if d.name != "roundtrip" {
 					b.SetBytes(streamBytes)
@@ -73,7 +73,7 @@ func BenchmarkExecStream(b *testing.B) {
 }
 
 // dialStream starts cmd in the pod through exec with proto, or on this host for "local".
-func dialStream(ctx context.Context, pe *buildrun.PodExec, pod string, proto buildrun.ExecProtocol, cmd []string) (io.ReadWriter, error) {
+func dialStream(ctx context.Context, pe *podexec.PodExec, pod string, proto podexec.ExecProtocol, cmd []string) (io.ReadWriter, error) {
 	if proto == "local" {
 		inR, inW, err := os.Pipe()
 		if err != nil {

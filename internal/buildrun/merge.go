@@ -59,6 +59,12 @@ func pushIndex(ctx context.Context, names []string, insecure bool, builds []Node
 			return nil, fmt.Errorf("node %s: parse its index: %w", b.Node, err)
 		}
 		idx.Manifests = append(idx.Manifests, child.Manifests...)
+		for k, v := range child.Annotations { // --annotation index:…, the same on every node
+			if idx.Annotations == nil {
+				idx.Annotations = map[string]string{}
+			}
+			idx.Annotations[k] = v
+		}
 	}
 	raw, err := json.Marshal(idx)
 	if err != nil {

@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
+
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // Builder is a builder as a build sees it: its nodes in the order of the builders file.
@@ -21,15 +24,18 @@ type Node struct {
 	Platforms []string
 	// Loadbalance chooses among the node's daemons: sticky (default) or random.
 	Loadbalance string
-	Transport   Transport
+	Transport   podexec.Transport
 }
 
 // Options are the inputs of a build, named after the flags of docker buildx build.
 type Options struct {
-	// ContextDir is the build context directory.
+	// ContextDir is the build context: a directory, a git or https URL that the daemon fetches,
+	// or "-" for Stdin (a tar archive, or a Dockerfile with an empty context).
 	ContextDir string
-	// Dockerfile is the Dockerfile's path; "" is Dockerfile in ContextDir.
+	// Dockerfile is the Dockerfile's path; "" is Dockerfile in the context, "-" reads Stdin.
 	Dockerfile string
+	// Stdin is read for a context or Dockerfile "-".
+	Stdin io.Reader
 	// Platforms are the target platforms; none builds for the first node's default platform.
 	Platforms []string
 	BuildArgs map[string]string
@@ -42,6 +48,29 @@ type Options struct {
 	CacheFrom []client.CacheOptionsEntry
 	CacheTo   []client.CacheOptionsEntry
 	NoCache   bool
+	// NoCacheFilter names the stages built without cache.
+	NoCacheFilter []string
+	// Attests are the frontend's attest:TYPE attributes (ParseAttests).
+	Attests map[string]string
+	// Annotations go to every image and OCI output (ParseAnnotations).
+	Annotations map[exptypes.AnnotationKey]string
+	// Allow are the entitlements the build asks for (ParseAllow).
+	Allow []string
+	// NetworkMode is the network of RUN: default, host or none.
+	NetworkMode string
+	// ExtraHosts is the add-hosts attribute (ParseExtraHosts).
+	ExtraHosts string
+	// Pull resolves every image from its registry again.
+	Pull bool
+	// ShmSize is /dev/shm of RUN in bytes; 0 keeps the default.
+	ShmSize int64
+	// Ulimits is the ulimit attribute (ParseUlimits).
+	Ulimits string
+	// CgroupParent is the parent cgroup of RUN.
+	CgroupParent string
+	// CallFunc evaluates the build by a frontend subrequest instead of building it; its result
+	// is Result.Call.
+	CallFunc *CallFunc
 	// NamedContexts map a context name to a directory, oci-layout://PATH[:TAG]@DIGEST,
 	// docker-image://REF or a URL.
 	NamedContexts map[string]string
@@ -55,6 +84,9 @@ type Options struct {
 	DockerConfigDir string
 	// StickyKey keys the pod choice of sticky nodes; "" is the absolute context path, as buildx.
 	StickyKey string
+	// Pinned names, by node, the daemon to build on (bake's Spread); one that is not ready or
+	// failed falls back to the node's loadbalance.
+	Pinned map[string]string
 	// Progress receives the build progress in ProgressMode (auto, plain, tty, rawjson, quiet).
 	Progress     io.Writer
 	ProgressMode string
@@ -85,6 +117,8 @@ type Result struct {
 	ExporterResponse map[string]string
 	// Builds are the solves, one per node that took part, in node order.
 	Builds []NodeBuild
+	// Call is the result metadata of a CallFunc (result.json, result.txt, result.statuscode, …).
+	Call map[string]string
 }
 
 // NodeBuild is the part of a build that one node did.

@@ -17,6 +17,10 @@ type Output struct {
 	Attrs map[string]string
 }
 
+// TypeCacheOnly is the output type that exports nothing: the result stays in the build cache
+// (and goes to --cache-to), as with buildx's type=cacheonly.
+const TypeCacheOnly = "cacheonly"
+
 // ErrNoLoad reports a request to load the result into a docker daemon, which bkctl has none of.
 var ErrNoLoad = fmt.Errorf("bkctl has no docker daemon to load the image into (hint: push it with --push, or export it with --output type=oci,dest=image.tar)")
 
@@ -69,9 +73,9 @@ func parseOutput(v string) (Output, error) {
 		o.Attrs["push"] = "true"
 	case client.ExporterDocker:
 		return o, fmt.Errorf("output type=docker: %w", ErrNoLoad)
-	case client.ExporterImage, client.ExporterOCI, client.ExporterTar, client.ExporterLocal:
+	case client.ExporterImage, client.ExporterOCI, client.ExporterTar, client.ExporterLocal, TypeCacheOnly:
 	default:
-		return o, fmt.Errorf("parse output %q: unknown type %q (image, registry, oci, tar, local)", v, o.Type)
+		return o, fmt.Errorf("parse output %q: unknown type %q (image, registry, oci, tar, local, cacheonly)", v, o.Type)
 	}
 	if o.Type == client.ExporterLocal && o.Attrs["dest"] == "" {
 		return o, fmt.Errorf("parse output %q: type=local needs dest=DIR", v)

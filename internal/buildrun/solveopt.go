@@ -6,6 +6,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -16,6 +18,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/entitlements"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -32,6 +36,8 @@ type solveBase struct {
 	pushNames []string
 	insecure  bool
 	files     []io.Closer
+	temps     []string // directories of a Dockerfile or an empty context from stdin
+	allow     []string // entitlements
 }
 
 // newSolveBase turns opts into the dockerfile frontend's solve options, the way buildx does.
@@ -43,26 +49,42 @@ func newSolveBase(opts Options, multi bool) (*solveBase, error) {
 		cacheFrom: opts.CacheFrom,
 		cacheTo:   opts.CacheTo,
 	}
-	dockerfile := opts.Dockerfile
-	if dockerfile == "" {
-		dockerfile = filepath.Join(opts.ContextDir, "Dockerfile")
+	if err := b.inputs(opts); err != nil {
+		b.release()
+		return nil, err
 	}
-	if _, err := os.Stat(dockerfile); err != nil {
-		return nil, fmt.Errorf("read Dockerfile: %w", err)
-	}
-	var err error
-	if b.mounts["context"], err = fsutil.NewFS(opts.ContextDir); err != nil {
-		return nil, fmt.Errorf("build context: %w", err)
-	}
-	if b.mounts["dockerfile"], err = fsutil.NewFS(filepath.Dir(dockerfile)); err != nil {
-		return nil, fmt.Errorf("dockerfile directory: %w", err)
-	}
-	b.attrs["filename"] = filepath.Base(dockerfile)
 	if opts.Target != "" {
 		b.attrs["target"] = opts.Target
 	}
+	if len(opts.NoCacheFilter) > 0 {
+		b.attrs["no-cache"] = strings.Join(opts.NoCacheFilter, ",")
+	}
 	if opts.NoCache {
 		b.attrs["no-cache"] = ""
+	}
+	maps.Copy(b.attrs, opts.Attests)
+	b.allow = slices.Clone(opts.Allow)
+	if opts.Pull {
+		b.attrs["image-resolve-mode"] = pb.AttrImageResolveModeForcePull
+	}
+	if opts.CgroupParent != "" {
+		b.attrs["cgroup-parent"] = opts.CgroupParent
+	}
+	switch opts.NetworkMode {
+	case "host":
+		b.attrs["force-network-mode"] = "host"
+		b.allow = appendUnique(b.allow, string(entitlements.EntitlementNetworkHost))
+	case "none":
+		b.attrs["force-network-mode"] = "none"
+	}
+	if opts.ExtraHosts != "" {
+		b.attrs["add-hosts"] = opts.ExtraHosts
+	}
+	if opts.ShmSize > 0 {
+		b.attrs["shm-size"] = strconv.FormatInt(opts.ShmSize, 10)
+	}
+	if opts.Ulimits != "" {
+		b.attrs["ulimit"] = opts.Ulimits
 	}
 	for k, v := range opts.BuildArgs {
 		b.attrs["build-arg:"+k] = v
@@ -85,7 +107,7 @@ func newSolveBase(opts Options, multi bool) (*solveBase, error) {
 		b.release()
 		return nil, err
 	}
-	b.session = append([]session.Attachable{auth}, opts.Session...)
+	b.session = append(append([]session.Attachable{auth}, b.session...), opts.Session...)
 	return b, nil
 }
 
@@ -108,6 +130,10 @@ func dockerAuth(dir string) (session.Attachable, error) {
 // namedContexts adds --build-context values: OCI layouts as content stores, directories as
 // local mounts, anything else (docker-image://, URLs) as is.
 func (b *solveBase) namedContexts(contexts map[string]string) error {
+	if len(contexts) > 0 {
+		// as buildx: a frontend that the Dockerfile's syntax line names gets the contexts too
+		b.attrs["frontend.caps"] = "moby.buildkit.frontend.contexts+forward"
+	}
 	for name, v := range contexts {
 		switch {
 		case strings.HasPrefix(v, "oci-layout://"):
@@ -166,8 +192,17 @@ func (b *solveBase) outputs(opts Options, multi bool) error {
 		}
 		tags = append(tags, reference.TagNameOnly(ref).String())
 	}
+	if opts.CallFunc != nil {
+		return nil // a subrequest exports nothing
+	}
 	for _, o := range opts.Outputs {
+		if o.Type == TypeCacheOnly {
+			continue // buildx's stand-in for "no output, and no warning about it"
+		}
 		e := client.ExportEntry{Type: o.Type, Attrs: maps.Clone(o.Attrs)}
+		for k, v := range opts.Annotations {
+			e.Attrs[k.String()] = v
+		}
 		dest := e.Attrs["dest"]
 		delete(e.Attrs, "dest")
 		switch o.Type {
@@ -247,14 +282,15 @@ func repoOnly(names []string) (string, error) {
 // solveOpt returns the solve options of one node's attempt.
 func (b *solveBase) solveOpt(platforms []string, ref string) (client.SolveOpt, error) {
 	so := client.SolveOpt{
-		Ref:           ref,
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: maps.Clone(b.attrs),
-		LocalMounts:   b.mounts,
-		OCIStores:     b.stores,
-		CacheImports:  b.cacheFrom,
-		CacheExports:  b.cacheTo,
-		Session:       b.session,
+		Ref:                 ref,
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       maps.Clone(b.attrs),
+		LocalMounts:         b.mounts,
+		OCIStores:           b.stores,
+		CacheImports:        b.cacheFrom,
+		CacheExports:        b.cacheTo,
+		Session:             b.session,
+		AllowedEntitlements: slices.Clone(b.allow),
 	}
 	for _, e := range b.exports {
 		e.Attrs = maps.Clone(e.Attrs)
@@ -271,4 +307,8 @@ func (b *solveBase) release() {
 		_ = f.Close()
 	}
 	b.files = nil
+	for _, d := range b.temps {
+		_ = os.RemoveAll(d)
+	}
+	b.temps = nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/moby/buildkit/client"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // askDaemons asks the daemon of every running pod, in parallel, and fills in its answer or error.
@@ -31,7 +31,7 @@ func (in *Inspector) askDaemons(ctx context.Context, builders []Builder, opts Op
 				if p.Phase != string(corev1.PodRunning) {
 					continue // nothing to ask yet, or any more
 				}
-				t, err := buildrun.NewPodExec(in.cfg, b.Namespace, n.Name)
+				t, err := podexec.NewPodExec(in.cfg, b.Namespace, n.Name)
 				if err != nil {
 					p.Error = err.Error()
 					continue
@@ -55,10 +55,10 @@ func (in *Inspector) askDaemons(ctx context.Context, builders []Builder, opts Op
 // askDaemon connects a BuildKit client through the pod's transport and asks for the daemon's
 // workers and version and, with opts.Usage, its disk usage and build history. The session ends
 // with the context, which also ends the exec in the pod.
-func askDaemon(ctx context.Context, t buildrun.Transport, pod string, opts Options) (*Daemon, error) {
+func askDaemon(ctx context.Context, t podexec.Transport, pod string, opts Options) (*Daemon, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	dialer := &buildrun.DaemonDialer{Transport: t, Daemon: pod}
+	dialer := &podexec.DaemonDialer{Transport: t, Daemon: pod}
 	c, err := dialer.NewClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to buildkitd: %w", err)

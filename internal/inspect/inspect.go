@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/bkctl/bkctl/internal/buildrun"
 	"github.com/bkctl/bkctl/internal/keys"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // Options configure what Inspect asks the daemons.
@@ -255,5 +255,5 @@ func listError(kind, where string, err error) error {
 	if where == allNamespaces {
 		need += "; with rights in one namespace, pass -n NAMESPACE"
 	}
-	return &buildrun.RefusedError{Err: err, Need: need}
+	return &podexec.RefusedError{Err: err, Need: need}
 }

@@ -54,7 +54,10 @@ func (e *Env) newDaemon(name, platform string, lazy bool) (*daemon, error) {
 	// Each daemon has its own trace socket: buildkitd's default, /run/buildkit/otel-grpc.sock, is
 	// one path for every daemon of every environment on the machine, and a daemon that finds it
 	// taken fails to start.
+	// insecure-entitlements stands for the --allow-insecure-entitlement=network.host that a
+	// builder pod's buildkitd gets by default.
 	cfg := fmt.Sprintf(`root = %q
+insecure-entitlements = ["network.host"]
 [worker.oci]
   enabled = true
   snapshotter = "overlayfs"

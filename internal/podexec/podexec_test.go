@@ -1,4 +1,4 @@
-package buildrun_test
+package podexec_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bkctl/bkctl/internal/buildrun"
+	"github.com/bkctl/bkctl/internal/podexec"
 )
 
 // Every protocol carries bytes both ways unchanged, a closed connection fails reads and writes
@@ -18,15 +18,10 @@ import (
 func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 	needCluster(t)
 	ns := env.Namespace(t)
-	bld := applyBuilder(t, builderYAML(ns, "sticky", 1))
-	pe := bld.Nodes[0].Transport.(*buildrun.PodExec)
-	pods, err := pe.Daemons(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, proto := range []buildrun.ExecProtocol{buildrun.ExecAuto, buildrun.ExecSPDY, buildrun.ExecWebSocket} {
+	pe, pod := readyPod(t, ns, "amd")
+	for _, proto := range []podexec.ExecProtocol{podexec.ExecAuto, podexec.ExecSPDY, podexec.ExecWebSocket} {
 		name := string(proto)
-		if proto == buildrun.ExecAuto {
+		if proto == podexec.ExecAuto {
 			name = "auto"
 		}
 		t.Run(name, func(t *testing.T) {
@@ -34,7 +29,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 			defer cancel()
 			p := *pe
 			p.Command, p.Protocol = []string{"cat"}, proto
-			conn, err := p.Dial(ctx, pods[0])
+			conn, err := p.Dial(ctx, pod)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +77,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 // A protocol that does not exist fails the dial and names the protocols there are.
 func TestPodExecUnknownProtocol(t *testing.T) {
 	needCluster(t)
-	p, err := buildrun.NewPodExec(env.Config, "default", "amd")
+	p, err := podexec.NewPodExec(env.Config, "default", "amd")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package buildrun
+package podexec
 
 import (
 	"context"
@@ -45,8 +45,8 @@ func (d *DaemonDialer) Refusal() error {
 	return d.refusal
 }
 
-// closeConns closes every connection d made.
-func (d *DaemonDialer) closeConns() {
+// Close closes every connection d made.
+func (d *DaemonDialer) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.conns {
@@ -54,8 +54,8 @@ func (d *DaemonDialer) closeConns() {
 	}
 }
 
-// gone returns the error of a connection whose daemon went away, if any did.
-func (d *DaemonDialer) gone() error {
+// Gone returns the error of a connection whose daemon went away, if any did.
+func (d *DaemonDialer) Gone() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.conns {

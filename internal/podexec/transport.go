@@ -1,8 +1,7 @@
-package buildrun
+package podexec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -24,16 +23,13 @@ type objectNamer interface {
 	Object(daemon string) string
 }
 
-// objectOf names daemon for messages: its object where t knows it, else the daemon's name.
-func objectOf(t Transport, daemon string) string {
+// ObjectOf names daemon for messages: its object where t knows it, else the daemon's name.
+func ObjectOf(t Transport, daemon string) string {
 	if n, ok := t.(objectNamer); ok {
 		return n.Object(daemon)
 	}
 	return daemon
 }
-
-// ErrNoDaemon reports that a node has no daemon ready to take a build.
-var ErrNoDaemon = errors.New("no ready builder pod")
 
 // DaemonGoneError reports that the daemon a connection led to went away (its pod was deleted).
 type DaemonGoneError struct {
@@ -42,21 +38,6 @@ type DaemonGoneError struct {
 }
 
 func (e *DaemonGoneError) Error() string { return e.Daemon + " was deleted during the build" }
-
-// ConnectionLostError reports that the connection to a daemon broke during a build while its
-// pod stayed: the daemon crashed or restarted, or the exec session or the network between
-// broke.
-type ConnectionLostError struct {
-	// Daemon names the daemon, e.g. Pod/namespace/name.
-	Daemon string
-	Err    error
-}
-
-func (e *ConnectionLostError) Error() string {
-	return fmt.Sprintf("lost the connection to buildkitd (%v)", e.Err)
-}
-
-func (e *ConnectionLostError) Unwrap() error { return e.Err }
 
 // Direct is a Transport to daemons at fixed addresses (unix:// or tcp://), keyed by name.
 type Direct map[string]string

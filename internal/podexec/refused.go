@@ -1,4 +1,4 @@
-package buildrun
+package podexec
 
 import (
 	"errors"

@@ -1,0 +1,122 @@
+package buildrun
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// BakeTarget is one target of a bake: its name and the options of its build.
+type BakeTarget struct {
+	Name    string
+	Options Options
+}
+
+// BakeOptions are the options of a bake as a whole.
+type BakeOptions struct {
+	// MaxParallelism bounds the targets that build at once; 0 builds all at once.
+	MaxParallelism int
+	// Progress receives every target's progress in ProgressMode, each line prefixed with the
+	// target's name (tty and auto show as plain when several targets build).
+	Progress     io.Writer
+	ProgressMode string
+}
+
+// Bake builds the targets on the builder. Beyond buildx, which sends every target to the same
+// daemon of a node, the targets are spread over each node's daemons (Spread): sticky per target,
+// so a rerun finds each target's cache on the daemon that built it before, and balanced. Each
+// target's platforms route to their nodes as in Build. As in buildx, the first target that fails
+// cancels the others, and the error names it.
+func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions) (map[string]*Result, error) {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Name
+	}
+	pins := map[string]map[string]string{} // target → node → daemon
+	for _, n := range b.Nodes {
+		daemons, err := n.Transport.Daemons(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("builder %s: node %s: %w", b.Name, n.Name, err)
+		}
+		for t, d := range Spread(names, daemons) {
+			if pins[t] == nil {
+				pins[t] = map[string]string{}
+			}
+			pins[t][n.Name] = d
+		}
+	}
+	mode := opts.ProgressMode
+	if len(targets) > 1 && (mode == "auto" || mode == "tty" || mode == "") {
+		mode = "plain"
+	}
+	out := opts.Progress
+	if out == nil {
+		out, mode = io.Discard, "quiet"
+	}
+	var mu sync.Mutex
+	results := map[string]*Result{}
+	g, gctx := errgroup.WithContext(ctx)
+	if opts.MaxParallelism > 0 {
+		g.SetLimit(opts.MaxParallelism)
+	}
+	for _, t := range targets {
+		g.Go(func() error {
+			o := t.Options
+			o.Pinned = maps.Clone(pins[t.Name])
+			if o.StickyKey == "" {
+				o.StickyKey = t.Name
+			}
+			w := &prefixWriter{w: out, mu: &mu, prefix: "[" + t.Name + "] "}
+			o.Progress, o.ProgressMode = w, mode
+			res, err := Build(gctx, b, o)
+			w.flush()
+			mu.Lock()
+			results[t.Name] = res
+			mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("target %s: %w", t.Name, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return results, err
+}
+
+// prefixWriter writes whole lines to w, each with prefix, under a lock shared by every target.
+type prefixWriter struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	buf    bytes.Buffer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf.Write(b)
+	for {
+		i := bytes.IndexByte(p.buf.Bytes(), '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := p.buf.Next(i + 1)
+		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
+			return len(b), err
+		}
+	}
+}
+
+func (p *prefixWriter) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf.Len() > 0 {
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf.Bytes())
+		p.buf.Reset()
+	}
+}
