@@ -35,15 +35,16 @@ Examples:
 }
 
 func (c *completionCmd) Run(s streams) error {
-	_, err := fmt.Fprint(s.Out, completionScripts[c.Shell])
+	script := map[string]string{"bash": bashCompletion, "zsh": zshCompletion, "fish": fishCompletion}[c.Shell]
+	_, err := fmt.Fprint(s.Out, script)
 	return err
 }
 
-// completionScripts hand the line being completed to bkctl in COMP_LINE and COMP_POINT (bytes),
-// the protocol of bash's complete -C that kongplete answers, and offer what it prints, one
+// The scripts hand the line being completed to bkctl in COMP_LINE and COMP_POINT (bytes), the
+// protocol of bash's complete -C that kongplete answers, and offer what it prints, one
 // candidate a line. Each finds bkctl through $PATH rather than recording where it is now.
-var completionScripts = map[string]string{
-	"bash": `# bash completion for bkctl: source <(bkctl completion bash)
+const (
+	bashCompletion = `# bash completion for bkctl: source <(bkctl completion bash)
 _bkctl() {
     mapfile -t COMPREPLY < <(COMP_LINE=$COMP_LINE COMP_POINT=$COMP_POINT command bkctl 2>/dev/null)
     # Bash replaces only the part of the word after its last COMP_WORDBREAKS character; bkctl
@@ -60,8 +61,8 @@ _bkctl() {
     fi
 }
 complete -o default -F _bkctl bkctl
-`,
-	"zsh": `#compdef bkctl
+`
+	zshCompletion = `#compdef bkctl
 # zsh completion for bkctl. Saved as _bkctl in a directory of $fpath, compinit loads it on
 # first use; sourced after compinit (source <(bkctl completion zsh)), it registers itself.
 
@@ -88,8 +89,8 @@ elif (( ${+functions[compdef]} )); then
 else
     print -u2 "bkctl completion: run 'autoload -Uz compinit && compinit' before sourcing this script"
 fi
-`,
-	"fish": `# fish completion for bkctl: bkctl completion fish > ~/.config/fish/completions/bkctl.fish
+`
+	fishCompletion = `# fish completion for bkctl: bkctl completion fish > ~/.config/fish/completions/bkctl.fish
 function __bkctl_complete
     set -l line (commandline -cp)
     set -l token (commandline -ct)
@@ -106,5 +107,5 @@ function __bkctl_complete
     printf '%s\n' $out
 end
 complete -c bkctl -f -a '(__bkctl_complete)'
-`,
-}
+`
+)
