@@ -61,13 +61,12 @@ func TestCompletionInShells(t *testing.T) {
 		}},
 		{"zsh fpath", func(t *testing.T, home string) ([]string, string) {
 			writeFile(t, mkdir(t, home, "functions"), "_bkctl", script(t, "zsh"))
-			writeFile(t, home, ".zshrc", fmt.Sprintf("fpath=(%s $fpath)\nautoload -Uz compinit && compinit -u -d %s\nPS1='%s'\n",
-				filepath.Join(home, "functions"), filepath.Join(home, ".zcompdump"), shellPrompt))
+			writeFile(t, home, ".zshrc", fmt.Sprintf("fpath=(%s $fpath)\nautoload -Uz compinit && compinit -u -D\nPS1='%s'\n",
+				filepath.Join(home, "functions"), shellPrompt))
 			return []string{"zsh", "-f", "-i"}, "source $ZDOTDIR/.zshrc"
 		}},
 		{"zsh source", func(t *testing.T, home string) ([]string, string) {
-			writeFile(t, home, ".zshrc", fmt.Sprintf("autoload -Uz compinit && compinit -u -d %s\nsource <(bkctl completion zsh)\nPS1='%s'\n",
-				filepath.Join(home, ".zcompdump"), shellPrompt))
+			writeFile(t, home, ".zshrc", fmt.Sprintf("autoload -Uz compinit && compinit -u -D\nsource <(bkctl completion zsh)\nPS1='%s'\n", shellPrompt))
 			return []string{"zsh", "-f", "-i"}, "source $ZDOTDIR/.zshrc"
 		}},
 		{"fish", func(t *testing.T, home string) ([]string, string) {
@@ -95,8 +94,8 @@ func TestCompletionInShells(t *testing.T) {
 			s.waitFor("the prompt "+shellPrompt, func(pane string) bool { return editLine(pane) == "" })
 			for _, c := range shellCompletions {
 				s.send(c.keys, "Tab")
-				ok := s.waitFor(c.name+": "+c.want, func(pane string) bool { return editLine(pane) == c.want })
-				if ok && strings.Contains(s.capture(), "rror") {
+				s.waitFor(c.name+": "+c.want, func(pane string) bool { return editLine(pane) == c.want })
+				if strings.Contains(s.capture(), "rror") {
 					t.Errorf("%s: the pane shows an error:\n%s", c.name, s.capture())
 				}
 				s.send("C-u")
@@ -176,19 +175,18 @@ func (s *tmuxShell) capture() string {
 	return out
 }
 
-// waitFor polls the pane until ok holds, and reports a failure with the pane when it does not
+// waitFor polls the pane until ok holds, and ends the test with the pane when it does not
 // within the deadline (generous: the machine may be busy; a passing wait takes milliseconds).
-func (s *tmuxShell) waitFor(what string, ok func(pane string) bool) bool {
+func (s *tmuxShell) waitFor(what string, ok func(pane string) bool) {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		pane := s.capture()
 		if ok(pane) {
-			return true
+			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Errorf("waited for %s; the pane shows:\n%s", what, pane)
-			return false
+			s.t.Fatalf("waited for %s; the pane shows:\n%s", what, pane)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
