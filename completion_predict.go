@@ -277,8 +277,8 @@ func (c completer) namespaces(string) []string {
 }
 
 // clusterNamespaces lists the cluster's namespaces in at most clusterTimeout. A kubeconfig
-// credential plugin may not prompt (the shell owns the terminal) and may not write to stderr
-// (it would land in the middle of the command line).
+// credential plugin may not prompt: the shell owns the terminal (the scripts send stderr to
+// /dev/null, so what a plugin prints is not seen).
 func clusterNamespaces(k kubeFlags) ([]string, error) {
 	k.RequestTimeout = clusterTimeout.String()
 	cfg, err := k.configFlags().ToRESTConfig()
@@ -289,9 +289,6 @@ func clusterNamespaces(k kubeFlags) ([]string, error) {
 	if cfg.ExecProvider != nil {
 		cfg.ExecProvider.InteractiveMode = clientcmdapi.NeverExecInteractiveMode
 		cfg.ExecProvider.StdinUnavailable = true
-		if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-			os.Stderr = devnull // the plugin's stderr is os.Stderr; completion exits right after
-		}
 	}
 	client, err := corev1client.NewForConfig(cfg)
 	if err != nil {

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -181,6 +184,51 @@ func TestCompletionNamespacesFromCluster(t *testing.T) {
 		if !slices.Contains(got, want) {
 			t.Errorf("namespaces %q lack %q (stderr %q)", got, want, stderr)
 		}
+	}
+}
+
+// TestCompletionNamespacesWhenClusterHangs: a server that accepts connections and never
+// answers costs -n at most clusterTimeout, then the files' and contexts' namespaces come.
+func TestCompletionNamespacesWhenClusterHangs(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dir := completionWorkdir(t)
+	t.Chdir(dir)
+	kc := strings.ReplaceAll(completionKubeconfig, "127.0.0.1:1", l.Addr().String())
+	t.Setenv("KUBECONFIG", writeFile(t, dir, "hanging-kubeconfig", kc))
+	start := time.Now()
+	got, stderr := completeLine(t, "bkctl ls -n ")
+	t.Logf("-n answered in %v", time.Since(start).Round(time.Millisecond))
+	if diff := cmp.Diff([]string{"buildkit", "dev-ns", "team-x"}, got); diff != "" || stderr != "" {
+		t.Errorf("namespaces (-want +got):\n%s\nstderr: %q", diff, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) == 0 {
+		t.Error("completion did not try the cluster")
 	}
 }
 
