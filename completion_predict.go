@@ -20,8 +20,8 @@ import (
 )
 
 // The predictors below complete the values of bkctl's flags and arguments when a shell asks
-// (the completion scripts set COMP_LINE; kongplete.Complete answers and exits before any
-// command runs). A shell waits for the answer and shows whatever it prints, so each predictor
+// (the completion scripts set COMP_LINE; answerCompletion answers and exits before any
+// command is parsed). A shell waits for the answer and shows whatever it prints, so each predictor
 // reads only local files, asks the cluster for at most clusterTimeout, prints nothing itself,
 // and gives up with no candidates on any error, panic or after predictTimeout.
 
@@ -50,6 +50,7 @@ func answerCompletion(parser *kong.Kong) {
 	)
 	if err != nil {
 		parser.Exit(1) // a predictor tag without a predictor; TestCompletionCandidates finds it
+		return
 	}
 	addAliases(parser.Model.Node, cmd)
 	answer := complete.New(parser.Model.Name, cmd)
