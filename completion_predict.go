@@ -47,6 +47,7 @@ func answerCompletion(parser *kong.Kong) {
 		kongplete.WithPredictor("context", guard(c.contexts)),
 		kongplete.WithPredictor("namespace", guard(c.namespaces)),
 		kongplete.WithPredictor("platform", guard(c.platforms)),
+		kongplete.WithPredictor("load-restrictor", complete.PredictSet(spec.LoadRestrictorValues...)),
 	)
 	if err != nil {
 		parser.Exit(1) // a predictor tag without a predictor; TestCompletionCandidates finds it
@@ -105,9 +106,10 @@ type completer struct {
 
 // typed is what the completed words of the command line set.
 type typed struct {
-	files   []string // builders files: -f/--filename, positional files, run's --builders-file
-	builder string   // --builder
-	kube    kubeFlags
+	files      []string // builders files: -f/--filename, positional files, run's --builders-file
+	restrictor string   // --load-restrictor
+	builder    string   // --builder
+	kube       kubeFlags
 }
 
 // line traces the words typed before the one being completed through bkctl's own grammar, so
@@ -143,6 +145,7 @@ func (c completer) line() typed {
 		return nil
 	}
 	t.files = slices.Concat(strs("filename"), strs("arg:file"), strs("builders-file"))
+	t.restrictor = str("load-restrictor")
 	t.builder = str("builder")
 	t.kube = kubeFlags{Kubeconfig: str("kubeconfig"), Context: str("context"), Namespace: str("namespace"), As: str("as"), AsGroup: strs("as-group")}
 	return t
@@ -177,12 +180,13 @@ func (t typed) specFiles() []*spec.File {
 		if name == "-" {
 			continue
 		}
-		paths, err := fileFlags{Filenames: []string{name}}.paths()
+		ff := fileFlags{Filenames: []string{name}, LoadRestrictor: spec.LoadRestrictions(t.restrictor)}
+		paths, err := ff.paths()
 		if err != nil {
 			continue
 		}
 		for _, p := range paths {
-			if res, err := spec.Load(p, nil); err == nil && res.File != nil {
+			if res, err := spec.LoadWith(p, nil, ff.options()); err == nil && res.File != nil {
 				out = append(out, res.File)
 			}
 		}

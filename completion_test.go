@@ -60,6 +60,9 @@ func completionWorkdir(t *testing.T) string {
 	writeFile(t, dir, "builders.yaml", completionBuilders)
 	writeFile(t, dir, "edge.yaml", completionOtherBuilders)
 	writeFile(t, dir, "kubeconfig", completionKubeconfig)
+	writeFile(t, dir, "buildkitd.toml", "debug = true\n")
+	writeFile(t, mkdir(t, dir, "sub"), "outside.yaml", strings.ReplaceAll(completionOtherBuilders, "edge", "outside")+
+		"    defaults: {buildkitd: {configFile: ../buildkitd.toml}}\n")
 	writeFile(t, dir, "other-kubeconfig", strings.ReplaceAll(strings.ReplaceAll(completionKubeconfig, "dev", "staging"), "arn:aws:eks:eu-west-1:123456789012:cluster/prod", "lab"))
 	return dir
 }
@@ -105,6 +108,9 @@ func TestCompletionCandidates(t *testing.T) {
 		{"run --builder from --builders-file", "bkctl run --builders-file edge.yaml --builder ", []string{"edge"}},
 		{"run --builder, not from the Dockerfile -f", "bkctl run -f edge.yaml --builder ", []string{"kube", "other"}},
 		{"build --builder prefix", "bkctl build --builder o", []string{"other"}},
+		{"a file outside its directory tree is not loaded", "bkctl status -f sub/outside.yaml ", nil},
+		{"--load-restrictor on the line", "bkctl buildx write --load-restrictor none sub/outside.yaml --builder ", []string{"outside"}},
+		{"--load-restrictor values", "bkctl plan --load-restrictor ", []string{"LoadRestrictionsNone", "LoadRestrictionsRootOnly"}},
 		{"stdin is never read", "bkctl status -f - ", nil},
 		{"a missing file offers nothing", "bkctl status -f missing.yaml ", nil},
 

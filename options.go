@@ -33,7 +33,7 @@ const DefaultBuildersFile = "builders.yaml"
 type fileFlags struct {
 	Filenames      []string              `short:"f" name:"filename" placeholder:"FILE" help:"Builders file, directory of them, or - for stdin (repeatable; default ./builders.yaml)."`
 	Args           []string              `arg:"" optional:"" name:"file" help:"More builders files or directories."`
-	LoadRestrictor spec.LoadRestrictions `name:"load-restrictor" default:"LoadRestrictionsRootOnly" placeholder:"LoadRestrictionsRootOnly|LoadRestrictionsNone" help:"Files a builders file may read (buildkitd.configFile): only inside its own directory tree (LoadRestrictionsRootOnly), or anywhere (LoadRestrictionsNone), as kustomize."`
+	LoadRestrictor spec.LoadRestrictions `name:"load-restrictor" default:"LoadRestrictionsRootOnly" predictor:"load-restrictor" placeholder:"LoadRestrictionsRootOnly|LoadRestrictionsNone" help:"Files a builders file may read (buildkitd.configFile): only inside its own directory tree (LoadRestrictionsRootOnly), or anywhere (LoadRestrictionsNone), as kustomize."`
 }
 
 // options are the load options the flags choose.
