@@ -26,7 +26,7 @@ type bakeCmd struct {
 	MaxParallelism int      `name:"max-parallelism" help:"Build at most this many targets at once (default: all)."`
 	Progress       string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet,none" default:"auto" help:"Progress output: auto, plain, rawjson, quiet, none (targets' lines are prefixed with their name)."`
 	BuildersFile   []string `name:"builders-file" default:"builders.yaml" placeholder:"FILE" help:"Builders file or directory that defines --builder (repeatable; - reads stdin)."`
-	Builder        string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
+	Builder        string   `name:"builder" predictor:"builder" help:"Builder to run on (default: the file's only builder)."`
 }
 
 func (c *bakeCmd) Help() string {

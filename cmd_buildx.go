@@ -28,7 +28,7 @@ func (f buildxConfigFlag) dir() (string, error) {
 
 type buildxWriteCmd struct {
 	fileFlags
-	Builder string `help:"Write only this builder."`
+	Builder string `predictor:"builder" help:"Write only this builder."`
 	buildxConfigFlag
 	outputFlag
 }

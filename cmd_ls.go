@@ -19,7 +19,7 @@ type inspectFlags struct {
 
 type lsCmd struct {
 	inspectFlags
-	Builder string `help:"Report only this builder."`
+	Builder string `predictor:"builder" help:"Report only this builder."`
 	NoTrunc bool   `name:"no-trunc" help:"List every platform instead of counting variants (as docker buildx ls --no-trunc)."`
 }
 

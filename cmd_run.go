@@ -23,8 +23,8 @@ type runCmd struct {
 	Context       string   `arg:"" default:"." help:"Build context: a directory, a git or https URL, or - (a tar archive or a Dockerfile on stdin)."`
 	File          string   `short:"f" name:"file" help:"Dockerfile (default: CONTEXT/Dockerfile; - reads stdin)."`
 	BuildersFile  []string `name:"builders-file" default:"builders.yaml" placeholder:"FILE" help:"Builders file or directory that defines --builder (repeatable; - reads stdin)."`
-	Builder       string   `name:"builder" help:"Builder to run on (default: the file's only builder)."`
-	Platform      []string `name:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
+	Builder       string   `name:"builder" predictor:"builder" help:"Builder to run on (default: the file's only builder)."`
+	Platform      []string `name:"platform" predictor:"platform" help:"Target platforms, comma-separated (e.g. linux/amd64,linux/arm64)."`
 	Tag           []string `short:"t" name:"tag" sep:"none" help:"Image name and tag (repeatable)."`
 	Push          bool     `name:"push" help:"Shorthand for --output type=registry."`
 	Load          bool     `name:"load" help:"Not supported: bkctl has no docker daemon to load into."`

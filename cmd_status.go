@@ -12,7 +12,7 @@ import (
 
 type statusCmd struct {
 	inspectFlags
-	Name    string `arg:"" optional:"" name:"builder" help:"Builder to report (default with -f: the files' only builder)."`
+	Name    string `arg:"" optional:"" name:"builder" predictor:"builder" help:"Builder to report (default with -f: the files' only builder)."`
 	Builder string `help:"Builder to report, as the argument does." hidden:""`
 }
 

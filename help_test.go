@@ -23,12 +23,3 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 		}
 	}
 }
-
-func TestCompletionScripts(t *testing.T) {
-	for shell, want := range map[string]string{"bash": "complete -o default -C ", "zsh": "bashcompinit", "fish": "complete -c bkctl"} {
-		code, out, _ := runCLI(t, "", "completion", shell)
-		if code != 0 || !strings.Contains(out, want) {
-			t.Errorf("completion %s: exit %d\n%s", shell, code, out)
-		}
-	}
-}

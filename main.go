@@ -13,7 +13,6 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/go-logr/logr"
 	"github.com/sirupsen/logrus"
-	"github.com/willabides/kongplete"
 	"k8s.io/klog/v2"
 )
 
@@ -108,7 +107,7 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 			}
 		}
 	}()
-	kongplete.Complete(parser)
+	answerCompletion(parser)
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(s.Err, "Error: %v\n", err)

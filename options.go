@@ -33,7 +33,7 @@ const DefaultBuildersFile = "builders.yaml"
 type fileFlags struct {
 	Filenames      []string              `short:"f" name:"filename" placeholder:"FILE" help:"Builders file, directory of them, or - for stdin (repeatable; default ./builders.yaml)."`
 	Args           []string              `arg:"" optional:"" name:"file" help:"More builders files or directories."`
-	LoadRestrictor spec.LoadRestrictions `name:"load-restrictor" default:"LoadRestrictionsRootOnly" placeholder:"LoadRestrictionsRootOnly|LoadRestrictionsNone" help:"Files a builders file may read (buildkitd.configFile): only inside its own directory tree (LoadRestrictionsRootOnly), or anywhere (LoadRestrictionsNone), as kustomize."`
+	LoadRestrictor spec.LoadRestrictions `name:"load-restrictor" default:"LoadRestrictionsRootOnly" predictor:"load-restrictor" placeholder:"LoadRestrictionsRootOnly|LoadRestrictionsNone" help:"Files a builders file may read (buildkitd.configFile): only inside its own directory tree (LoadRestrictionsRootOnly), or anywhere (LoadRestrictionsNone), as kustomize."`
 }
 
 // options are the load options the flags choose.
@@ -171,8 +171,8 @@ func loadFile(path string, opts spec.Options, s streams) (*spec.File, error) {
 // precedence and value syntax are kubectl's.
 type kubeFlags struct {
 	Kubeconfig     string   `name:"kubeconfig" placeholder:"FILE" help:"Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)."`
-	Context        string   `name:"context" placeholder:"NAME" help:"The kubeconfig context to use."`
-	Namespace      string   `short:"n" name:"namespace" placeholder:"NS" help:"Namespace: the default of files that set no metadata.namespace, and where ls and status look (default: the context's namespace)."`
+	Context        string   `name:"context" placeholder:"NAME" predictor:"context" help:"The kubeconfig context to use."`
+	Namespace      string   `short:"n" name:"namespace" placeholder:"NS" predictor:"namespace" help:"Namespace: the default of files that set no metadata.namespace, and where ls and status look (default: the context's namespace)."`
 	As             string   `name:"as" placeholder:"USER" help:"Username to impersonate for the operation."`
 	AsGroup        []string `name:"as-group" placeholder:"GROUP" help:"Group to impersonate for the operation (repeatable)."`
 	RequestTimeout string   `name:"request-timeout" default:"30s" placeholder:"DURATION" help:"How long to wait for one API request before giving up (kubectl's syntax: 30s, 2m, or seconds; 0 means no limit). Waits for rollouts use watches, not this."`

@@ -7,7 +7,8 @@
 # (outside the clone, so a fresh clone on the same machine reuses it); internal/testenv reads it there.
 set -euo pipefail
 
-pkgs=(runc busybox-static qemu-user-static binfmt-support docker-registry)
+# tmux, zsh and fish: the completion tests type into real shells.
+pkgs=(runc busybox-static qemu-user-static binfmt-support docker-registry tmux zsh fish)
 cache=${BKCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bkctl}/testdeps
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
