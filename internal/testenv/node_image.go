@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type imageEntry struct {
 	link     string // the target of a symlink; none of the three makes a directory
 	mode     int64
 	uid, gid int
+	caps     []uint // file capabilities (security.capability), effective and permitted
 }
 
 // imageRecipe describes a one-layer image: the files of its layer and its config.
@@ -43,7 +45,7 @@ type imageRecipe struct {
 func (r imageRecipe) key(h io.Writer) error {
 	fmt.Fprintf(h, "%s\n%#v\n", r.ref, r.config)
 	for _, e := range r.entries {
-		fmt.Fprintf(h, "%s|%s|%q|%s|%o|%d|%d\n", e.path, e.src, e.data, e.link, e.mode, e.uid, e.gid)
+		fmt.Fprintf(h, "%s|%s|%q|%s|%o|%d|%d|%v\n", e.path, e.src, e.data, e.link, e.mode, e.uid, e.gid, e.caps)
 		if e.src != "" {
 			if err := hashFile(h, e.src); err != nil {
 				return err
@@ -107,6 +109,9 @@ func (r imageRecipe) layer() ([]byte, error) {
 	for _, p := range paths {
 		e := entries[p]
 		hdr := &tar.Header{Name: strings.TrimPrefix(p, "/"), Mode: e.mode, Uid: e.uid, Gid: e.gid, Format: tar.FormatPAX}
+		if len(e.caps) > 0 {
+			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(fileCaps(e.caps))}
+		}
 		data := e.data
 		switch {
 		case e.link != "":
@@ -136,6 +141,21 @@ func (r imageRecipe) layer() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// fileCaps encodes capabilities as the security.capability xattr (struct vfs_cap_data,
+// revision 2): permitted, and effective on exec.
+func fileCaps(caps []uint) []byte {
+	var perm [2]uint32
+	for _, c := range caps {
+		perm[c/32] |= 1 << (c % 32)
+	}
+	const revision2, effective = 0x02000000, 0x000001
+	b := make([]byte, 20)
+	binary.LittleEndian.PutUint32(b[0:], revision2|effective)
+	binary.LittleEndian.PutUint32(b[4:], perm[0])
+	binary.LittleEndian.PutUint32(b[12:], perm[1])
+	return b
 }
 
 // hostBinary adds a host executable and the shared libraries ldd finds for it, at the same paths.

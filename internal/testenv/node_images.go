@@ -13,15 +13,22 @@ import (
 )
 
 // nodeImagesRecipe changes whenever the way the node images are made changes, to miss the cache.
-const nodeImagesRecipe = "node-images/v1"
+const nodeImagesRecipe = "node-images/v2"
 
 // The images a real node runs. Nothing can be pulled here, so they are made from the test
 // binaries and imported into the node's containerd under these names, which the rendered objects
 // use unchanged.
 const (
-	PauseImage           = "registry.k8s.io/pause:3.10"
-	BuildkitImage        = "moby/buildkit:buildx-stable-1"
+	PauseImage            = "registry.k8s.io/pause:3.10"
+	BuildkitImage         = "moby/buildkit:buildx-stable-1"
 	BuildkitRootlessImage = "moby/buildkit:buildx-stable-1-rootless"
+)
+
+// Capability numbers (linux/capability.h).
+const (
+	capSetgid  = 6
+	capSetuid  = 7
+	capSetfcap = 31
 )
 
 // alpinePath is the PATH of the official images' alpine base, which their config inherits.
@@ -88,10 +95,15 @@ func nodeImageRecipes(binDir, buildkitSrc string) ([]imageRecipe, error) {
 	if _, err := os.Stat(rootlesskit); err == nil {
 		uidmap := []imageEntry{}
 		for _, b := range []string{"newuidmap", "newgidmap"} {
-			e, err := hostBinary("/usr/bin/"+b, "/usr/bin/"+b, 0o4755) // setuid, as shadow-uidmap installs them
+			e, err := hostBinary("/usr/bin/"+b, "/usr/bin/"+b, 0o755)
 			if err != nil {
 				return nil, err
 			}
+			// File capabilities, as Fedora installs them, rather than setuid root as alpine's
+			// shadow-uidmap: Debian's newuidmap (shadow 4.13) writes the map with euid 0, and
+			// without CAP_SYS_ADMIN (a container's bounding set lacks it) the kernel then refuses
+			// it; with capabilities it writes as the namespace's owner.
+			e[0].caps = []uint{capSetgid, capSetuid, capSetfcap}
 			uidmap = append(uidmap, e...)
 		}
 		const user = 1000

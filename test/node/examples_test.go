@@ -107,14 +107,15 @@ func prepareNamespace(t *testing.T, ns string, f *spec.File) {
 // lifecycle is apply → Ready pods on the real node → build and push through exec → ls and
 // status from the daemons → delete.
 func lifecycle(t *testing.T, ns, file string, f *spec.File) {
-	r := mustBkctl(t, 4*time.Minute, "apply", "-f", file)
-	t.Logf("apply to ready took %.2fs", r.took.Seconds())
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := kubectl(t, "-n", ns, "get", "pods,events", "-o", "wide")
-			t.Logf("namespace %s:\n%s", ns, out)
+			logs, _ := kubectl(t, "-n", ns, "logs", "--all-containers", "--prefix", "--tail=20", "-l", "app.kubernetes.io/managed-by=bkctl")
+			t.Logf("namespace %s:\n%s\nlogs:\n%s", ns, out, logs)
 		}
 	})
+	r := mustBkctl(t, 4*time.Minute, "apply", "-f", file)
+	t.Logf("apply to ready took %.2fs", r.took.Seconds())
 	b := f.Builders[0]
 	for _, n := range b.Nodes {
 		pods := readyPods(t, ns, n.Name)
