@@ -5,16 +5,24 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 BIN := bin/bkctl
 GOTEST_FLAGS ?= -count=1 -timeout=30m
 
-.PHONY: all build test test-unit ajv fuzz fuzz-long vet fmt-check bench bench-validate bench-run demo clean
+.PHONY: all build test test-node bench-node test-unit ajv fuzz fuzz-long vet fmt-check bench bench-validate bench-run demo clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
 
-## test: everything, against real processes (installs Debian test packages and builds the pinned test binaries first)
+## test: everything but the real-node tier, against real processes (installs Debian test packages and builds the pinned test binaries first)
 test: testdeps testbin ajv
-	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v '/test/node$$')
+
+## test-node: the end-to-end tier on a real node (kubelet, containerd, runc, CNI); root only, see README "Real-node tier"
+test-node: testdeps-node testbin
+	$(GO) test $(GOTEST_FLAGS) -v ./test/node
+
+## bench-node: bkctl apply vs buildx create --bootstrap on the real node (cold), and native vs overlayfs in the pod
+bench-node: testdeps-node testbin
+	$(GO) test -count=1 -timeout=30m -run='^$$' -bench='Bootstrap|Snapshotter' -benchtime=1x ./test/node
 
 ## ajv: the draft-07 validator from npm that the schema test also runs (cached outside the clone)
 ajv:

@@ -23,12 +23,16 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	kldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=2026-01-01T00:00:00Z"
 done
 
-# name | files it makes | packages | ldflags
+# name | files it makes | packages | ldflags | tools module under hack/tools (default: name)
+# kubelet (the real-node tier) is built from the k8s tools module as an entry of its own, so that
+# the control-plane binaries stay one build and one cache directory.
 modules=(
 	"k8s|kube-apiserver kube-controller-manager kube-scheduler kubectl|k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl|$kldflags"
+	"kubelet|kubelet|k8s.io/kubernetes/cmd/kubelet|$kldflags|k8s"
 	"etcd|etcd|go.etcd.io/etcd/server/v3|-s -w"
 	"kwok|kwok kwok-stages.yaml kwok-crd-execs.yaml|sigs.k8s.io/kwok/cmd/kwok|-s -w"
 	"buildkit|buildkitd buildctl|github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl|-s -w -X github.com/moby/buildkit/version.Version=$bkver -X github.com/moby/buildkit/version.Revision=$bkver"
+	"rootlesskit|rootlesskit|github.com/rootless-containers/rootlesskit/v3/cmd/rootlesskit|-s -w"
 	"buildx|buildx|github.com/docker/buildx/cmd/buildx|-s -w -X github.com/docker/buildx/version.Version=v0.38.2 -X github.com/docker/buildx/version.Revision=v0.38.2"
 )
 
@@ -45,8 +49,9 @@ tmp=
 trap 'rm -rf "$tmp"' EXIT # an interrupted build leaves nothing half-made behind
 set_parts=()
 for m in "${modules[@]}"; do
-	IFS='|' read -r name bins pkgs ldflags <<<"$m"
-	hash=$( { cat "$tools/$name/go.mod" "$tools/$name/go.sum"; echo "$goversion|$bins|$pkgs|$ldflags"; } | sha256sum | cut -c1-16)
+	IFS='|' read -r name bins pkgs ldflags mod <<<"$m"
+	mod=${mod:-$name}
+	hash=$( { cat "$tools/$mod/go.mod" "$tools/$mod/go.sum"; echo "$goversion|$bins|$pkgs|$ldflags"; } | sha256sum | cut -c1-16)
 	dir=$cache/modules/$name-$hash
 	set_parts+=("$name-$hash")
 	if [ -f "$dir/.complete" ]; then
@@ -60,7 +65,7 @@ for m in "${modules[@]}"; do
 	out=$tmp/ # one binary per package, named after it; a single package may be named otherwise
 	case $pkgs in *" "*) ;; *) out=$tmp/${bins%% *} ;; esac
 	# shellcheck disable=SC2086 # pkgs is a list
-	if ! (cd "$tools/$name" && go build -trimpath -ldflags "$ldflags" -o "$out" $pkgs); then
+	if ! (cd "$tools/$mod" && go build -trimpath -ldflags "$ldflags" -o "$out" $pkgs); then
 		rm -rf "$tmp"
 		echo "testbin: building $name failed" >&2
 		exit 1

@@ -5,10 +5,16 @@
 #
 # The arm64 binary lands in ${BKCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bkctl}/testdeps/busybox.arm64
 # (outside the clone, so a fresh clone on the same machine reuses it); internal/testenv reads it there.
+#
+# With --node it also installs what the real-node tier runs: containerd, the CNI plugins (they bring
+# iptables) and uidmap (newuidmap for the rootless BuildKit image).
 set -euo pipefail
 
 # tmux, zsh and fish: the completion tests type into real shells.
 pkgs=(runc busybox-static qemu-user-static binfmt-support docker-registry tmux zsh fish)
+if [ "${1:-}" = --node ]; then
+	pkgs+=(containerd containernetworking-plugins uidmap)
+fi
 cache=${BKCTL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bkctl}/testdeps
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

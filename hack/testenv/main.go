@@ -170,6 +170,7 @@ func supervise() error {
 	defer cancel()
 	opts := testenv.DefaultOptions()
 	opts.Log = prog
+	opts.RealNode = os.Getenv("BKCTL_TESTENV_NODE") == "real"
 	startCtx, cancelStart := context.WithTimeout(ctx, 5*time.Minute)
 	e, err := testenv.Start(startCtx, opts)
 	cancelStart()

@@ -119,8 +119,13 @@ func (e *Env) startAPIServer(ctx context.Context, etcd string, pki *pki) error {
 		return err
 	}
 	e.cp.server = "https://127.0.0.1:" + strconv.Itoa(port)
-	p, err := e.run.startProcess("kube-apiserver", exec.Command(filepath.Join(e.BinDir, "kube-apiserver"),
-		"--etcd-servers="+etcd,
+	args := []string{"--etcd-servers=" + etcd}
+	if e.realNode {
+		// a real node's Hostname (localhost) is where its kubelet listens; its InternalIP is the
+		// machine's address, where it does not
+		args = append(args, "--kubelet-preferred-address-types=Hostname")
+	}
+	p, err := e.run.startProcess("kube-apiserver", exec.Command(filepath.Join(e.BinDir, "kube-apiserver"), append(args,
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
 		"--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
 		"--service-cluster-ip-range=10.96.0.0/12",
@@ -132,7 +137,7 @@ func (e *Env) startAPIServer(ctx context.Context, etcd string, pki *pki) error {
 		"--allow-privileged=true", // builder pods run privileged, as buildx's do
 		"--kubelet-client-certificate="+pki.adminCert, "--kubelet-client-key="+pki.adminKey,
 		"--cert-dir="+filepath.Join(e.RunDir, "apiserver-certs"),
-	))
+	)...))
 	if err != nil {
 		return err
 	}

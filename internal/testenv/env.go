@@ -43,8 +43,14 @@ type Env struct {
 	Owner ProcessID `json:"owner"`
 	// Phases are the measured startup phases, in the order they ended.
 	Phases []Phase `json:"phases"`
+	// NodeRegistry is Registry as the pods of a real node reach it (on their bridge); "" without
+	// a real node.
+	NodeRegistry string `json:"nodeRegistry,omitempty"`
 
 	owned          bool
+	realNode       bool
+	cacheDir       string
+	node           *node
 	kwokKubeconfig string
 	linger         time.Duration
 	log            io.Writer
@@ -84,6 +90,10 @@ type Options struct {
 	// DaemonLinger is how long a deleted pod's buildkitd keeps running, so that a pod recreated
 	// under the same name (a StatefulSet's) finds its daemon and cache again.
 	DaemonLinger time.Duration
+	// RealNode replaces the kwok nodes and their host buildkitds with one real node, NodeReal:
+	// a kubelet with a private containerd, runc and a CNI bridge, whose pods run the images
+	// that the rendered objects name (see node_env.go for what it changes on the machine).
+	RealNode bool
 }
 
 // DefaultOptions returns the options Main uses.
@@ -96,7 +106,7 @@ func DefaultOptions() Options {
 // environments whose owner died. The caller must call Stop.
 func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	start := time.Now()
-	e := &Env{owned: true, log: opts.Log, linger: opts.DaemonLinger, lazy: newLazyStarter()}
+	e := &Env{owned: true, log: opts.Log, linger: opts.DaemonLinger, lazy: newLazyStarter(), realNode: opts.RealNode}
 	if e.log == nil {
 		e.log = io.Discard
 	}
@@ -110,8 +120,14 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	e.cacheDir = cacheDir
 	if err := checkInstalled(e.BinDir, cacheDir); err != nil {
 		return nil, err
+	}
+	if e.realNode {
+		if err := checkNodeInstalled(e.BinDir); err != nil {
+			return nil, err
+		}
 	}
 	parent := opts.RunParent
 	if parent == "" {
@@ -163,6 +179,10 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		errs <- err
 	}()
 	go func() {
+		if e.realNode {
+			errs <- nil // the real node is amd64 only: no emulation
+			return
+		}
 		t := time.Now()
 		err := enableQEMU()
 		e.phase("binfmt qemu-aarch64", start, t)
@@ -232,6 +252,9 @@ func (e *Env) startCluster(ctx context.Context, start time.Time) error {
 		e.phase("controller-manager, scheduler", start, t)
 		controllers <- err
 	}()
+	if e.realNode {
+		return e.startClusterNode(ctx, start, pki, controllers)
+	}
 	if err := e.step(ctx, "kwok's Exec CRD Established", time.Minute, e.installExecCRD, &e.cp.apiserver); err != nil {
 		return err
 	}
@@ -381,6 +404,9 @@ func (e *Env) Stop() error {
 		if e.mapper != nil {
 			wg.Go(e.mapper.stop)
 		}
+		if e.node != nil {
+			wg.Go(e.node.stop)
+		}
 		wg.Wait()
 		for _, p := range []*process{e.cp.controllerManager, e.cp.scheduler} {
 			if p != nil {
@@ -396,6 +422,9 @@ func (e *Env) Stop() error {
 		e.lazy.stop()
 		if e.RunDir != "" {
 			e.stopErr = Reap(e.RunDir)
+		}
+		if e.node != nil && e.node.lock != nil {
+			e.node.lock.Close() // after Reap undid the machine-wide changes
 		}
 	})
 	return e.stopErr

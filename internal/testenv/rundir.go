@@ -138,6 +138,9 @@ func Reap(dir string) error {
 	if err := unmountBelow(dir); err != nil {
 		return err
 	}
+	if err := undoHost(dir); err != nil {
+		return fmt.Errorf("undo the real node's changes to the machine: %w", err)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove run dir: %w", err)
 	}
