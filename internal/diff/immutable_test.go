@@ -121,9 +121,9 @@ func TestReplaceJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		Counts   map[string]int `json:"counts"`
-		Builders []NodeSummary  `json:"builders"`
-		Objects  []struct {
+		Counts  map[string]int `json:"counts"`
+		Nodes   []NodeSummary  `json:"nodes"`
+		Objects []struct {
 			Action    Action   `json:"action"`
 			Immutable []string `json:"immutable"`
 		} `json:"objects"`
@@ -137,8 +137,8 @@ func TestReplaceJSON(t *testing.T) {
 	if d := cmp.Diff([]string{"spec.selector"}, got.Objects[0].Immutable); d != "" {
 		t.Errorf("objects[0].immutable (-want +got):\n%s", d)
 	}
-	if len(got.Builders) != 1 || got.Builders[0].Action != Replace || !cmp.Equal(got.Builders[0].Immutable, []string{"spec.selector"}) {
-		t.Errorf("builders = %+v, want node n replaced for spec.selector", got.Builders)
+	if len(got.Nodes) != 1 || got.Nodes[0].Action != Replace || !cmp.Equal(got.Nodes[0].Immutable, []string{"spec.selector"}) {
+		t.Errorf("nodes = %+v, want node n replaced for spec.selector", got.Nodes)
 	}
 	b.Reset()
 	if err := WriteText(&b, p, DefaultTextOptions()); err != nil {

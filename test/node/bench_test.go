@@ -127,7 +127,7 @@ func BenchmarkBootstrap(b *testing.B) {
 		cancel()
 		rows = append(rows, pt.row("bkctl apply", r.took))
 		b.Logf("bkctl: %s", imagePresent(b, ns))
-		mustBkctl(b, 2*time.Minute, "delete", "-f", file)
+		mustBkctl(b, 2*time.Minute, "delete", "-f", file, "--yes")
 
 		// buildx, with the same options: the default image, 2 replicas, its own namespace
 		ns = env.Namespace(b)
@@ -237,7 +237,7 @@ func BenchmarkSnapshotter(b *testing.B) {
 		}
 		rows = append(rows, r)
 	}
-	mustBkctl(b, 2*time.Minute, "delete", "-f", file)
+	mustBkctl(b, 2*time.Minute, "delete", "-f", file, "--yes")
 	fmt.Printf("\nthe same build without cache (3000 small files, 100 MiB in 400 files, 5 layers, push), three runs each\n")
 	for _, r := range rows {
 		var s []string

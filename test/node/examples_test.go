@@ -27,7 +27,6 @@ var notHere = map[string]string{
 	"multi-arch.yaml": "its nodes multiarch-arm64 select kubernetes.io/arch=arm64 (no arm64 machine here), its multiarch-arm node " +
 		"installs QEMU from tonistiigi/binfmt:latest (no stand-in image is built), and its 3+2+1 replicas request " +
 		"6 CPUs on a 2-CPU machine",
-	"rbac.yaml": "", // not a builders file
 }
 
 // TestExamples applies each example that can run here to a fresh namespace, waits for its pods
@@ -145,7 +144,7 @@ func lifecycle(t *testing.T, ns, file string, f *spec.File) {
 	r = mustBkctl(t, time.Minute, "status", "-f", file, "-o", "json")
 	checkStatus(t, r.stdout, b)
 
-	mustBkctl(t, 2*time.Minute, "delete", "-f", file, "--prune-pvcs")
+	mustBkctl(t, 2*time.Minute, "delete", "-f", file, "--prune-pvcs", "--yes")
 	for _, n := range b.Nodes {
 		for _, kind := range []string{"deployment", "statefulset"} {
 			out, err := kubectl(t, "-n", ns, "get", kind, n.Name, "--ignore-not-found", "-o", "name")
@@ -215,7 +214,7 @@ func checkStatus(t *testing.T, out string, b spec.Builder) {
 					} `json:"daemon"`
 				} `json:"pods"`
 			} `json:"nodes"`
-		} `json:"builders"`
+		} `json:"items"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, out)

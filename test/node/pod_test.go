@@ -77,5 +77,5 @@ func TestPodTemplateAndSecretEnv(t *testing.T) {
 	if err != nil || !strings.Contains(out, "linux/amd64") {
 		t.Errorf("buildctl debug workers in the pod: %v\n%s", err, out)
 	}
-	mustBkctl(t, 2*time.Minute, "delete", "-f", file)
+	mustBkctl(t, 2*time.Minute, "delete", "-f", file, "--yes")
 }
