@@ -172,7 +172,7 @@ func applyScenario(t *testing.T, ns string, createNamespace bool) []rbacStep {
 			gone(t, "claim buildkitd-cache-0", claim)
 			exists(t, "Deployment amd", ignore(deploy))
 		}},
-		{name: "delete", args: []string{"delete", "-f", v3}, check: func(t *testing.T, _ string) {
+		{name: "delete", args: []string{"delete", "-f", v3, "--yes"}, check: func(t *testing.T, _ string) {
 			gone(t, "Deployment amd", deploy)
 			gone(t, "the inventory", parent)
 		}},

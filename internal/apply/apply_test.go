@@ -120,7 +120,7 @@ func TestScaleAndImage(t *testing.T) {
 
 	l = f.file(strings.Replace(oneNode, "replicas: 1", "replicas: 2\n        image: moby/buildkit:v0.34.2", 1))
 	p = f.plan(l)
-	if diff := cmp.Diff([]string{"kube/amd: replicas unchanged, image moby/buildkit:buildx-stable-1 → moby/buildkit:v0.34.2"}, summary(p)); diff != "" {
+	if diff := cmp.Diff([]string{"kube/amd: rolls its pods: replicas unchanged, image moby/buildkit:buildx-stable-1 → moby/buildkit:v0.34.2"}, summary(p)); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
 	f.mustApply(l)
