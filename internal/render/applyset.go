@@ -9,11 +9,6 @@ import (
 	"github.com/bkctl/bkctl/internal/spec"
 )
 
-// LabelApp is keys.LabelApp, kept while internal/apply/wait.go still names it here.
-//
-// Deprecated: use keys.LabelApp.
-const LabelApp = keys.LabelApp
-
 // ApplySetRef identifies the ApplySet parent object of a builders file and the ID its members carry.
 type ApplySetRef struct {
 	ParentName      string
