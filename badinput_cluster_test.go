@@ -74,7 +74,7 @@ func (p *countingProxy) take() (int64, []string) {
 // the apiserver. A valid file through the same proxy does send requests and applies, which
 // proves the counter counts.
 func TestBadInputSendsNothing(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	proxy := startCountingProxy(t)
 	kc := "--kubeconfig=" + proxy.kubeconfig
 	cases := badCases(t, t.TempDir())

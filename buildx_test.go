@@ -20,7 +20,7 @@ import (
 // TestBuildxBuildsOnBkctlPods is the interop promise of `bkctl buildx write`: the real docker
 // buildx, given the instance bkctl writes, builds on the pods bkctl applied and creates nothing.
 func TestBuildxBuildsOnBkctlPods(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)

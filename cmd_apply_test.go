@@ -43,7 +43,7 @@ func writeBuilders(t *testing.T, ns, nodes string) string {
 const cliNode = "      - name: amd\n        nodeSelector: {kubernetes.io/arch: amd64}\n        replicas: 1\n        timeout: 30s\n"
 
 func TestPlanApplyExitCodes(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	kc := "--kubeconfig=" + env.Kubeconfig
@@ -78,7 +78,7 @@ func TestPlanApplyExitCodes(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	tests := map[string]struct {
@@ -128,7 +128,7 @@ current-context: c
 }
 
 func TestApplyBuildxWritesInstances(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	dir := t.TempDir()
@@ -168,7 +168,7 @@ func TestApplyBuildxWritesInstances(t *testing.T) {
 
 // TestMissingRBACNamesVerbAndResource runs plan as a service account that may do nothing.
 func TestMissingRBACNamesVerbAndResource(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {

@@ -51,7 +51,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // lists what would go and sends no write, a delete without --yes and without a terminal is
 // refused with nothing deleted, and --yes --wait returns once the objects and their pods are gone.
 func TestDeleteDryRunConfirmAndWait(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	own := ns + "-own"
 	kc := "--kubeconfig=" + env.Kubeconfig

@@ -17,7 +17,7 @@ import (
 // (text, diff and JSON), apply (text and JSON), status or ls. A literal that someone wrote into
 // the live Deployment with kubectl is user configuration, and the plan shows it as it is.
 func TestEnvFromSecretIsNeverShown(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -80,7 +80,7 @@ func summarize(b inspect.Builder) []nodeSummary {
 }
 
 func TestLsReportsReplicasAndWorkerPlatforms(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -168,7 +168,7 @@ func TestLsReportsReplicasAndWorkerPlatforms(t *testing.T) {
 }
 
 func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	applyFile(t, writeBuilders(t, ns, "      - name: amd\n        replicas: 0\n        nodeSelector: {kubernetes.io/arch: amd64}\n"))
@@ -198,7 +198,7 @@ func TestLsNodeNotAppliedAndScaledToZero(t *testing.T) {
 }
 
 func TestStatusShowsLastBuild(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -285,7 +285,7 @@ func TestStatusShowsLastBuild(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	two := writeFile(t, t.TempDir(), "two.yaml", "apiVersion: bkctl/v1alpha1\nkind: Builders\nmetadata: {name: x, namespace: "+ns+

@@ -16,7 +16,7 @@ import (
 // and finish times, which SOURCE_DATE_EPOCH does not fix; so attestation digests differ even
 // between two buildx builds).
 func TestRunMatchesBuildxBuild(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)

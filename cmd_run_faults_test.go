@@ -21,7 +21,7 @@ import (
 // complete image. When it stays down, the build fails naming the builder, the node, the pod and
 // the lost connection, and nothing is pushed under the tag.
 func TestRunDaemonKilledMidBuild(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -95,7 +95,7 @@ func TestRunDaemonKilledMidBuild(t *testing.T) {
 // TestRunRegistryDown pushes to a registry address where nothing listens: the build fails
 // naming the registry's host:port.
 func TestRunRegistryDown(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)

@@ -117,7 +117,7 @@ func readPushed(t *testing.T, ref string) pushed {
 // BUILDX_NO_DEFAULT_ATTESTATIONS turn it off. --annotation reaches the index and the manifests,
 // --label the configs, and --iidfile holds the digest the registry serves.
 func TestRunAttestationsAnnotationsLabels(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -181,7 +181,7 @@ func TestRunAttestationsAnnotationsLabels(t *testing.T) {
 // --check runs the Dockerfile's lint rules instead of building: a warning is printed with its
 // rule and line and exits 1, a clean file says so and exits 0.
 func TestRunCheck(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -202,7 +202,7 @@ func TestRunCheck(t *testing.T) {
 // RUN --network=host needs --allow network.host, as with buildx; --add-host entries are in RUN's
 // /etc/hosts; -o type=cacheonly exports nothing and warns about nothing.
 func TestRunNetworkHostAddHostCacheOnly(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -230,7 +230,7 @@ func TestRunNetworkHostAddHostCacheOnly(t *testing.T) {
 // A git repository over HTTP is a build context the daemon clones; a tar archive or a
 // Dockerfile on stdin are too, and -f - reads the Dockerfile from stdin.
 func TestRunRemoteAndStdinContexts(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -278,7 +278,7 @@ func TestRunRemoteAndStdinContexts(t *testing.T) {
 
 // -q prints only the image ID, the digest the registry serves.
 func TestRunQuietPrintsImageID(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)

@@ -15,7 +15,7 @@ import (
 // environment's processes, while the build did read both. A build that prints a secret shows
 // that the check finds it, base64 in rawjson logs included.
 func TestRunSecretsStayOutOfOutputs(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -86,7 +86,7 @@ func TestRunSecretsStayOutOfOutputs(t *testing.T) {
 // the registry; with them it succeeds, and neither the password nor the config's base64 auth
 // value appears in any output, the image or the logs.
 func TestRunPushWithDockerConfigCredentials(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	reg := startAuthRegistry(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)

@@ -19,7 +19,7 @@ import (
 // TestRunMetadataFile checks that --metadata-file has the keys and shape of buildx's: the
 // exporter response with its JSON values decoded, naming the digest the registry serves.
 func TestRunMetadataFile(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
@@ -98,7 +98,7 @@ func registryDigest(t *testing.T, repo, tag, accept string) (digest, mediaType s
 // TestRunProgressModes checks what --progress rawjson and quiet write: solve status as JSON
 // lines on stderr, or nothing but the requested result.
 func TestRunProgressModes(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -172,7 +172,7 @@ func tarFile(t *testing.T, ar, name string) string {
 // RUN --mount=type=ssh,required=true, and that without it the step fails naming the missing
 // agent. (Without required=true, BuildKit runs the step with no socket, as for buildx.)
 func TestRunSSHForwardsAgentSocket(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -182,7 +180,7 @@ func TestCompletedWords(t *testing.T) {
 
 // TestCompletionNamespacesFromCluster: with a cluster that answers, -n offers its namespaces.
 func TestCompletionNamespacesFromCluster(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	t.Chdir(t.TempDir())
 	got, stderr := completeLine(t, "bkctl --kubeconfig "+env.Kubeconfig+" ls -n ")
@@ -196,34 +194,10 @@ func TestCompletionNamespacesFromCluster(t *testing.T) {
 // TestCompletionNamespacesWhenClusterHangs: a server that accepts connections and never
 // answers costs -n at most clusterTimeout, then the files' and contexts' namespaces come.
 func TestCompletionNamespacesWhenClusterHangs(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	addr, accepted := hungServer(t)
 	dir := completionWorkdir(t)
 	t.Chdir(dir)
-	kc := strings.ReplaceAll(completionKubeconfig, "127.0.0.1:1", l.Addr().String())
+	kc := strings.ReplaceAll(completionKubeconfig, "127.0.0.1:1", addr)
 	t.Setenv("KUBECONFIG", writeFile(t, dir, "hanging-kubeconfig", kc))
 	start := time.Now()
 	got, stderr := completeLine(t, "bkctl ls -n ")
@@ -231,9 +205,7 @@ func TestCompletionNamespacesWhenClusterHangs(t *testing.T) {
 	if diff := cmp.Diff([]string{"buildkit", "dev-ns", "team-x"}, got); diff != "" || stderr != "" {
 		t.Errorf("namespaces (-want +got):\n%s\nstderr: %q", diff, stderr)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(conns) == 0 {
+	if accepted() == 0 {
 		t.Error("completion did not try the cluster")
 	}
 }

@@ -21,7 +21,7 @@ import (
 // buildx created, apply adopts buildx's objects (the same ones: same UIDs), the next plan is in
 // sync, and buildx still builds on them.
 func TestImportApplyPlanInSync(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	bx := t.TempDir()
@@ -105,7 +105,7 @@ func TestImportApplyPlanInSync(t *testing.T) {
 // selects by app=<node> only. Plan marks the Deployment "± replace" naming spec.selector, apply
 // refuses and touches nothing, and apply --force-replace recreates it.
 func TestImportedLabelsNeedAReplace(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	kc := "--kubeconfig=" + env.Kubeconfig
 	bx := t.TempDir()

@@ -249,33 +249,9 @@ func TestParseRequestTimeout(t *testing.T) {
 // every command with an error that names what it was doing, after --request-timeout, instead of
 // hanging until Ctrl-C.
 func TestRequestTimeoutOnAHungServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	addr, _ := hungServer(t)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	cfg := "apiVersion: v1\nkind: Config\ncurrent-context: hung\nclusters:\n- name: c\n  cluster: {server: 'https://" + l.Addr().String() + "', insecure-skip-tls-verify: true}\n" +
+	cfg := "apiVersion: v1\nkind: Config\ncurrent-context: hung\nclusters:\n- name: c\n  cluster: {server: 'https://" + addr + "', insecure-skip-tls-verify: true}\n" +
 		"users:\n- name: u\n  user: {token: x}\ncontexts:\n- name: hung\n  context: {cluster: c, user: u}\n"
 	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -293,7 +269,7 @@ func TestRequestTimeoutOnAHungServer(t *testing.T) {
 			code, _, errs := runCLI(t, "", append(args, "--kubeconfig", kc, "--request-timeout=1s")...)
 			took := time.Since(start)
 			t.Logf("bkctl %s against a server that never answers: exit %d after %s\n%s", args[0], code, took.Round(time.Millisecond), errs)
-			if code != 1 || !strings.Contains(errs, "cannot reach the cluster at https://"+l.Addr().String()) ||
+			if code != 1 || !strings.Contains(errs, "cannot reach the cluster at https://"+addr) ||
 				!strings.Contains(errs, "did not answer in --request-timeout") {
 				t.Errorf("exit %d, want 1 with a request-timeout error\n%s", code, errs)
 			}
@@ -357,5 +333,43 @@ func TestLoadRestrictor(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "", "render", file, "--load-restrictor=bogus"); code != 1 || !strings.Contains(errs, "load restrictor") {
 		t.Errorf("--load-restrictor=bogus: exit %d\n%s", code, errs)
+	}
+}
+
+// hungServer listens on 127.0.0.1, accepts connections and never reads or answers, as an API
+// server that hangs. It returns its address and how many connections it accepted so far.
+func hungServer(t *testing.T) (string, func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
 	}
 }

@@ -21,7 +21,7 @@ const (
 // service account bound to nothing but the Role bkctl-apply of deploy/rbac.yaml: a file
 // without createNamespace needs no cluster-wide right.
 func TestRBACApplyRole(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	roles := loadRBAC(t, ns)
 	kc := roles.grant(t, applySA, []string{applyRole}, nil)
@@ -64,7 +64,7 @@ func runScenario(t *testing.T, file string) []rbacStep {
 // bkctl-run, and checks that neither role lends the other's rights: the run account cannot
 // apply, the apply account cannot exec.
 func TestRBACRunRole(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	file := writeBuilders(t, ns, cliNode)
 	applyFile(t, file)
@@ -97,7 +97,7 @@ func TestRBACRunRole(t *testing.T) {
 // complete: what the failed step left is still in the inventory (a member whose prune was
 // refused is pruned by the next apply), so nothing stays half-applied.
 func TestRBACEachVerbIsNeeded(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	all := loadRBAC(t, "probe")
 	for _, role := range []string{applyRole, namespacesRole, runRole} {
 		for _, a := range accesses(all.rules(t, role)) {

@@ -21,7 +21,7 @@ import (
 // qemu.install) is refused by the baseline level, for the fields named here, and admitted by
 // the privileged level, which createNamespace labels a namespace with.
 func TestPodSecurityLevels(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func renderedPod(t *testing.T, fields string) *corev1.Pod {
 // the baseline level: the Deployment is created, admission refuses its pods, and the failed
 // wait must say so rather than only "Replicas: 0/1".
 func TestApplyNamesPodSecurityRefusal(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *sideBySide) time(b *testing.B, dir string, tool string, args ...string)
 // Each round writes new content, so no build is a cache hit, and the order of the tools
 // alternates. It prints the medians and bkctl's ratio to buildx.
 func BenchmarkRunVsBuildx(b *testing.B) {
-	needCluster(b)
+	lazy.Require(b)
 	ns, err := env.CreateNamespace(context.Background(), "bench-vs-buildx")
 	if err != nil {
 		b.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // from round to round so that drift of the machine hits each transport alike. It reports the
 // medians and exec's share of direct throughput.
 func BenchmarkTransport(b *testing.B) {
-	needCluster(b)
+	lazy.Require(b)
 	t := &testing.T{}
 	ns, err := env.CreateNamespace(context.Background(), "bench-transport")
 	if err != nil {
@@ -135,7 +135,7 @@ func rounded(ds []time.Duration) []time.Duration {
 
 // BenchmarkParallelNodes builds two platforms on two nodes at once and one after the other.
 func BenchmarkParallelNodes(b *testing.B) {
-	needCluster(b)
+	lazy.Require(b)
 	t := &testing.T{}
 	ns, err := env.CreateNamespace(context.Background(), "bench-parallel")
 	if err != nil {

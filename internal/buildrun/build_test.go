@@ -27,7 +27,7 @@ import (
 const copyRun = "FROM base\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copied && echo built >> /copied\n"
 
 func TestBuildCopyRunThroughPodExec(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 1))
 	dir := contextDir(t, map[string]string{"Dockerfile": copyRun, "hello.txt": "hello\n"})
@@ -51,7 +51,7 @@ func TestBuildCopyRunThroughPodExec(t *testing.T) {
 }
 
 func TestBuildTwoPlatformsOnTwoNodesPushesOneIndex(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 1))
 	dir := contextDir(t, map[string]string{"Dockerfile": copyRun + "RUN uname -m > /arch\n", "hello.txt": "hi\n"})
@@ -107,7 +107,7 @@ func TestBuildTwoPlatformsOnTwoNodesPushesOneIndex(t *testing.T) {
 }
 
 func TestBuildStickySameContextSamePodFullyCached(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 3))
 	dir := contextDir(t, map[string]string{"Dockerfile": copyRun, "hello.txt": "sticky\n"})
@@ -146,7 +146,7 @@ func TestBuildStickySameContextSamePodFullyCached(t *testing.T) {
 }
 
 func TestBuildRandomSpreadsOverReplicas(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "random", 2))
 	dir := contextDir(t, map[string]string{"Dockerfile": "FROM base\nCOPY hello.txt /\n", "hello.txt": "r\n"})
@@ -164,7 +164,7 @@ func TestBuildRandomSpreadsOverReplicas(t *testing.T) {
 }
 
 func TestBuildPodDeletedMidBuildRetriesOnAnotherReplica(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 2))
 	dir := contextDir(t, map[string]string{"Dockerfile": "FROM base\nRUN sleep 4 && echo slow > /slow\n"})
@@ -198,7 +198,7 @@ func TestBuildPodDeletedMidBuildRetriesOnAnotherReplica(t *testing.T) {
 }
 
 func TestBuildPlatformNoNodeBuildsFailsFast(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 1))
 	dir := contextDir(t, map[string]string{"Dockerfile": copyRun, "hello.txt": "x\n"})
@@ -215,7 +215,7 @@ func TestBuildPlatformNoNodeBuildsFailsFast(t *testing.T) {
 }
 
 func TestBuildSecretStaysOutOfImageLogsAndProgress(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 1))
 	const secret = "s3cr3t-7f1b9c-value"

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,21 +28,14 @@ import (
 	"github.com/bkctl/bkctl/internal/testenv"
 )
 
-// The environment starts on the first test that needs it: go test -short runs the pure tests.
+// The environment starts on the first test that asks for it (lazy.Require), so that
+// go test -short runs the tests that need none without one.
 var (
-	lazy    testenv.Lazy
-	env     *testenv.Env
-	envOnce sync.Once
+	lazy testenv.Lazy
+	env  *testenv.Env
 )
 
-func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy) }
-
-// needCluster starts the test environment, or attaches to it, before a test that uses env.
-func needCluster(t testing.TB) {
-	t.Helper()
-	e := lazy.Require(t)
-	envOnce.Do(func() { env = e })
-}
+func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy, &env) }
 
 // builderYAML is a builder "kube" with an amd64 node of amdReplicas pods and an arm64 node.
 func builderYAML(ns, loadbalance string, amdReplicas int) string {

@@ -23,7 +23,7 @@ const streamBytes = 64 << 20
 // through pipes, the floor that the exec path adds its hops to. The CPU seconds per operation of
 // the client (this binary), kube-apiserver and kwok show where the hops spend theirs.
 func BenchmarkExecStream(b *testing.B) {
-	needCluster(b)
+	lazy.Require(b)
 	ns, err := env.CreateNamespace(context.Background(), "bench-stream")
 	if err != nil {
 		b.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // imports it on another, whose fresh daemon then takes the RUN step from the cache; a third
 // fresh daemon without the import runs it.
 func TestBuildCacheExportImportedOnAnotherDaemon(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	b := applyBuilder(t, builderYAML(ns, "sticky", 3))
 	keys, daemons := stickyKeys(t, b.Nodes[0], 3)

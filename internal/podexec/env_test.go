@@ -2,7 +2,6 @@ package podexec_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +13,14 @@ import (
 	"github.com/bkctl/bkctl/internal/testenv"
 )
 
-// The environment starts on the first test that needs it: go test -short runs the pure tests.
+// The environment starts on the first test that asks for it (lazy.Require), so that
+// go test -short runs the tests that need none without one.
 var (
-	lazy    testenv.Lazy
-	env     *testenv.Env
-	envOnce sync.Once
+	lazy testenv.Lazy
+	env  *testenv.Env
 )
 
-func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy) }
-
-// needCluster starts the test environment, or attaches to it, before a test that uses env.
-func needCluster(t testing.TB) {
-	t.Helper()
-	e := lazy.Require(t)
-	envOnce.Do(func() { env = e })
-}
+func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy, &env) }
 
 // readyPod creates a pod labelled app=node on the amd64 node of the environment, whose exec
 // reaches a buildkitd of its own, and returns the transport to node's pods once it is Ready.

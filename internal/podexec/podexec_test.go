@@ -16,7 +16,7 @@ import (
 // Every protocol carries bytes both ways unchanged, a closed connection fails reads and writes
 // with net.ErrClosed, and the session's end reaches a blocked read.
 func TestPodExecProtocolsEchoAndClose(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	ns := env.Namespace(t)
 	pe, pod := readyPod(t, ns, "amd")
 	for _, proto := range []podexec.ExecProtocol{podexec.ExecAuto, podexec.ExecSPDY, podexec.ExecWebSocket} {
@@ -76,7 +76,7 @@ func TestPodExecProtocolsEchoAndClose(t *testing.T) {
 
 // A protocol that does not exist fails the dial and names the protocols there are.
 func TestPodExecUnknownProtocol(t *testing.T) {
-	needCluster(t)
+	lazy.Require(t)
 	p, err := podexec.NewPodExec(env.Config, "default", "amd")
 	if err != nil {
 		t.Fatal(err)

@@ -21,18 +21,20 @@ import (
 //
 //	var (
 //		lazy testenv.Lazy
-//		env  *testenv.Env
+//		env  *testenv.Env // set by the first Require, for the package's helpers
 //	)
 //
-//	func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy) }
+//	func TestMain(m *testing.M) { testenv.MainLazy(m, &lazy, &env) }
 //
 //	func TestApply(t *testing.T) {
-//		env = lazy.Require(t) // same pointer for every test
+//		lazy.Require(t)
+//		ns := env.Namespace(t)
 //		...
 //	}
 type Lazy struct {
 	once sync.Once
 	env  *Env
+	envp **Env
 	err  error
 	log  Buffer
 }
@@ -53,6 +55,11 @@ func (l *Lazy) Require(t testing.TB) *Env {
 }
 
 func (l *Lazy) start() {
+	defer func() {
+		if l.envp != nil {
+			*l.envp = l.env // inside once.Do: every Require returns after it
+		}
+	}()
 	if path := os.Getenv(EnvVar); path != "" {
 		l.env, l.err = Load(path)
 		return
@@ -73,8 +80,10 @@ func (l *Lazy) start() {
 
 // MainLazy is the whole TestMain of a package whose environment starts lazily (see Lazy): it
 // runs the tests and stops the environment if one was started, also when the run is
-// interrupted. Library logs go to a buffer printed only when the run fails.
-func MainLazy(m *testing.M, l *Lazy) {
+// interrupted. The first Require stores the environment in *envp too. Library logs go to a
+// buffer printed only when the run fails.
+func MainLazy(m *testing.M, l *Lazy, envp **Env) {
+	l.envp = envp
 	os.Exit(runLazy(m, l))
 }
 
