@@ -45,6 +45,19 @@ func stopped(s streams, verb string, r *apply.Result, err error) error {
 	return &exitCode{code: 1, err: err}
 }
 
+// stoppedFleet ends an apply or delete (verb) of a fleet that stopped with err in one
+// inventory: the results so far as ApplyResult or DeleteResult documents for -o json|yaml, what
+// it had done on stderr, and exit code 1.
+func stoppedFleet(s streams, output, verb string, results []resultJSON, r *apply.Result, err error) error {
+	if output != "text" {
+		kind := map[string]string{"apply": "ApplyResult", "delete": "DeleteResult"}[verb]
+		if jerr := writeDocs(s, output, kind, results); jerr != nil {
+			return jerr
+		}
+	}
+	return stopped(s, verb, r, err)
+}
+
 // stoppedLine says what an apply (verb "apply") or delete that stopped early had done, so that
 // a user knows the state of the cluster and that running it again finishes the job. It is ""
 // when the apply did not start (a conflict, a file or kubeconfig error).

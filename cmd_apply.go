@@ -103,12 +103,7 @@ func (c *applyCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 			results = append(results, resultDoc(res, err))
 		}
 		if err != nil {
-			if c.Output != "text" {
-				if jerr := writeDocs(s, c.Output, "ApplyResult", results); jerr != nil {
-					return jerr
-				}
-			}
-			return stopped(s, "apply", res, err)
+			return stoppedFleet(s, c.Output, "apply", results, res, err)
 		}
 		if c.Output == "text" {
 			fmt.Fprintln(s.Out, resultLine(res))

@@ -94,12 +94,7 @@ func (c *deleteCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 			results = append(results, resultDoc(res, err))
 		}
 		if err != nil {
-			if c.Output != "text" {
-				if jerr := writeDocs(s, c.Output, "DeleteResult", results); jerr != nil {
-					return jerr
-				}
-			}
-			return stopped(s, "delete", res, err)
+			return stoppedFleet(s, c.Output, "delete", results, res, err)
 		}
 		if c.Output == "text" {
 			gone := "deleted"
