@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"regexp"
@@ -153,6 +154,10 @@ func Explain(err error, host string, reached bool) error {
 			hint = "it accepted the connection but did not answer in --request-timeout; check that it is healthy, or raise --request-timeout"
 		}
 		return fmt.Errorf("%s%w at %s: %v (hint: %s)", step, ErrUnreachable, host, why, hint)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		// client-go's own wrapping when the connection is cut while it reads an answer (a server
+		// killed mid-request): the server was reached, so it is restarting or overloaded.
+		return fmt.Errorf("%w at %s: the connection closed before the answer was read (hint: it answered earlier in this run, so it may be restarting or overloaded: try again once it answers)", ErrUnreachable, host)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%w (hint: the kubeconfig's credentials were refused)", err)
 	}

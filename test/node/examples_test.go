@@ -144,12 +144,72 @@ func lifecycle(t *testing.T, ns, file string, f *spec.File) {
 	r = mustBkctl(t, time.Minute, "status", "-f", file, "-o", "json")
 	checkStatus(t, r.stdout, b)
 
+	if cfg := filepath.Join(filepath.Dir(file), "buildkitd.toml"); usesConfigFile(b) {
+		rollOnConfigChange(t, ns, file, cfg, b)
+	}
+
 	mustBkctl(t, 2*time.Minute, "delete", "-f", file, "--prune-pvcs", "--yes")
 	for _, n := range b.Nodes {
 		for _, kind := range []string{"deployment", "statefulset"} {
 			out, err := kubectl(t, "-n", ns, "get", kind, n.Name, "--ignore-not-found", "-o", "name")
 			if err != nil || strings.TrimSpace(out) != "" {
 				t.Errorf("after delete: %s %s still there (%v): %s", kind, n.Name, err, out)
+			}
+		}
+	}
+}
+
+func usesConfigFile(b spec.Builder) bool {
+	for _, n := range b.Nodes {
+		if n.Buildkitd.ConfigFile != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// rollOnConfigChange changes the builder's buildkitd.toml and applies: plan says the nodes roll
+// their pods, apply waits until new pods are Ready, and the buildkitd of a new pod reads the
+// changed file.
+func rollOnConfigChange(t *testing.T, ns, file, cfg string, b spec.Builder) {
+	t.Helper()
+	before := map[string]bool{}
+	for _, n := range b.Nodes {
+		for _, p := range readyPods(t, ns, n.Name) {
+			before[p] = true
+		}
+	}
+	marker := "# changed by " + t.Name()
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "\n%s\n", marker)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustBkctl(t, time.Minute, "plan", "-f", file)
+	if !strings.Contains(r.stdout, "rolls its pods") {
+		t.Errorf("plan of a changed buildkitd.toml does not say the pods roll:\n%s", r.stdout)
+	}
+	r = mustBkctl(t, 4*time.Minute, "apply", "-f", file)
+	t.Logf("apply of a config change to ready took %.2fs", r.took.Seconds())
+	for _, n := range b.Nodes {
+		pods := readyPods(t, ns, n.Name)
+		if len(pods) != int(n.Replicas) {
+			t.Fatalf("%s after the config change: %d Ready pods, want %d", n.Name, len(pods), n.Replicas)
+		}
+		for _, p := range pods {
+			if before[p] {
+				t.Errorf("%s: pod %s was Ready before the config change and still is: the pods did not roll", n.Name, p)
+				continue
+			}
+			out, err := kubectl(t, "-n", ns, "exec", p, "-c", "buildkitd", "--", "cat", "/etc/buildkit/buildkitd.toml")
+			if err != nil || !strings.Contains(out, marker) {
+				t.Errorf("%s: the new pod %s does not read the changed config (%v):\n%s", n.Name, p, err, out)
 			}
 		}
 	}
