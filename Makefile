@@ -31,7 +31,7 @@ ajv:
 ## test-unit: every test that needs no test environment (no root, no cluster): the pure packages,
 ## and with -short the pure tests of the packages whose environment starts lazily
 test-unit:
-	$(GO) test $(GOTEST_FLAGS) -short ./schema/ ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/ . ./internal/buildrun/
+	$(GO) test $(GOTEST_FLAGS) -short ./schema/ ./internal/spec/ ./internal/render/ ./internal/diff/ ./internal/buildxstore/ ./internal/inspect/ . ./internal/buildrun/ ./internal/podexec/
 
 FUZZTIME ?= 30s
 FUZZFLAGS ?=
