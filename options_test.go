@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/bkctl/bkctl/internal/golden"
 )
 
 // builders returns a builders file of inventory name with one builder and its nodes.
@@ -371,5 +373,38 @@ func hungServer(t *testing.T) (string, func() int) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(conns)
+	}
+}
+
+// TestOutputGoldens pins the shape of the documents that need no cluster, one golden per kind
+// (testdata/output/; -update rewrites them). Paths and versions that differ per run are
+// replaced by placeholders.
+func TestOutputGoldens(t *testing.T) {
+	isolateKubeconfig(t, "ctx-ns")
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.yaml", builders("one", "ns", "kube", "amd"))
+	bad := writeFile(t, dir, "bad.yaml", builders("two", "ns", "kube", "Bad_Name"))
+	bx := t.TempDir()
+	v := versionInfo()
+	var pairs []string
+	for _, p := range [][2]string{{dir, "$DIR"}, {bx, "$BUILDX_CONFIG"}, {v.Version, "$VERSION"}, {v.GoVersion, "$GO"}, {v.Commit, "$COMMIT"}} {
+		if p[0] != "" {
+			pairs = append(pairs, p[0], p[1])
+		}
+	}
+	norm := strings.NewReplacer(pairs...)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"ValidationResult.json", []string{"validate", good, bad, "-o", "json"}},
+		{"ValidationResult.yaml", []string{"validate", good, bad, "-o", "yaml"}},
+		{"BuildxWriteResult.json", []string{"buildx", "write", good, "--buildx-config", bx, "-o", "json"}},
+		{"Version.json", []string{"version", "-o", "json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, out, _ := runCLI(t, "", tc.args...)
+			golden.Check(t, filepath.Join("testdata", "output", tc.name), []byte(norm.Replace(out)))
+		})
 	}
 }
