@@ -297,8 +297,9 @@ func TestNothingPointsOutside(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, outside := range []string{"../shared", "TESTENV.md", "DESIGN.md", "STYLE.md"} {
-			if path != "options_test.go" && strings.Contains(string(data), outside) {
+		// spelled in parts, so that this file does not name them itself
+		for _, outside := range []string{".." + "/shared", "TESTENV" + ".md", "DESIGN" + ".md", "STYLE" + ".md"} {
+			if strings.Contains(string(data), outside) {
 				t.Errorf("%s names %s, which is not in the repository", path, outside)
 			}
 		}
