@@ -18,42 +18,22 @@ import (
 
 var env *testenv.Env
 
-// bin is the bkctl binary these tests run as a user would, built once while the environment
-// starts: a signal must reach a real process, not run() in the test binary.
-var bin struct {
-	path string
-	err  error
-	done chan struct{}
-}
+// bin is the bkctl binary the tests run as a user would, built while the environment starts.
+var bin *testenv.Binary
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bkctl-faults-")
-	if err != nil {
+	var err error
+	if bin, err = testenv.BuildBinary("bkctl-faults-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin.path, bin.done = filepath.Join(dir, "bkctl"), make(chan struct{})
-	go func() {
-		defer close(bin.done)
-		out, err := exec.Command("go", "build", "-o", bin.path, "github.com/bkctl/bkctl").CombinedOutput()
-		if err != nil {
-			bin.err = fmt.Errorf("go build github.com/bkctl/bkctl: %v\n%s", err, out)
-		}
-	}()
-	testenv.MainOwn(m, &env, func() {
-		<-bin.done
-		os.RemoveAll(dir)
-	})
+	testenv.MainOwn(m, &env, bin.Remove)
 }
 
 // bkctlPath returns the built binary, waiting for the build.
 func bkctlPath(t *testing.T) string {
 	t.Helper()
-	<-bin.done
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
-	return bin.path
+	return bin.Path(t)
 }
 
 // proc is a running bkctl whose stderr can be watched line by line.

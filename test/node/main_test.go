@@ -19,30 +19,15 @@ import (
 var env *testenv.Env
 
 // bin is the bkctl binary the tests run as a user would, built while the environment starts.
-var bin struct {
-	path string
-	err  error
-	done chan struct{}
-}
+var bin *testenv.Binary
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bkctl-node-")
-	if err != nil {
+	var err error
+	if bin, err = testenv.BuildBinary("bkctl-node-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin.path, bin.done = filepath.Join(dir, "bkctl"), make(chan struct{})
-	go func() {
-		defer close(bin.done)
-		out, err := exec.Command("go", "build", "-o", bin.path, "github.com/bkctl/bkctl").CombinedOutput()
-		if err != nil {
-			bin.err = fmt.Errorf("go build github.com/bkctl/bkctl: %v\n%s", err, out)
-		}
-	}()
-	testenv.MainNode(m, &env, func() {
-		<-bin.done
-		os.RemoveAll(dir)
-	})
+	testenv.MainNode(m, &env, bin.Remove)
 }
 
 // result is one run of the binary.
@@ -55,13 +40,10 @@ type result struct {
 // bkctl runs the binary against the environment (KUBECONFIG) and returns what it printed.
 func bkctl(t testing.TB, timeout time.Duration, args ...string) result {
 	t.Helper()
-	<-bin.done
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
+	path := bin.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.path, args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "NO_COLOR=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
