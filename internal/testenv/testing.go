@@ -30,7 +30,7 @@ const EnvVar = "BKCTL_TESTENV"
 //
 //	func TestMain(m *testing.M) { testenv.Main(m, &env) }
 func Main(m *testing.M, env **Env) {
-	os.Exit(runMain(m, env, false, nil))
+	os.Exit(runMain(m, env, mainMode{}, nil))
 }
 
 // MainOwn is Main for a test package that breaks its environment on purpose (StopAPIServer): it
@@ -38,10 +38,16 @@ func Main(m *testing.M, env **Env) {
 // package must never touch. cleanup, when not nil, runs after the environment stopped, also when
 // the run is interrupted.
 func MainOwn(m *testing.M, env **Env, cleanup func()) {
-	os.Exit(runMain(m, env, true, cleanup))
+	os.Exit(runMain(m, env, mainMode{own: true}, cleanup))
 }
 
-func runMain(m *testing.M, envp **Env, own bool, cleanup func()) int {
+// mainMode is what kind of environment runMain starts: a shared one it may attach to, one of
+// its own, or one of its own on a real node, whose machine-wide changes it checks are undone.
+type mainMode struct {
+	own, realNode bool
+}
+
+func runMain(m *testing.M, envp **Env, mode mainMode, cleanup func()) int {
 	if cleanup == nil {
 		cleanup = func() {}
 	}
@@ -59,15 +65,24 @@ func runMain(m *testing.M, envp **Env, own bool, cleanup func()) int {
 	klog.SetOutput(&logBuf)
 	logrus.SetOutput(&logBuf)
 
+	var before *HostSnapshot
+	if mode.realNode {
+		var err error
+		if before, err = SnapshotHost(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: testenv: %v\n", err)
+			cleanup()
+			return 1
+		}
+	}
 	var e *Env
 	var err error
-	if path := os.Getenv(EnvVar); path != "" && !own {
+	if path := os.Getenv(EnvVar); path != "" && !mode.own && !mode.realNode {
 		e, err = Load(path)
 	} else {
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		ctx, cancelStart := context.WithTimeout(ctx, 5*time.Minute)
 		opts := DefaultOptions()
-		opts.Log = logw
+		opts.Log, opts.RealNode = logw, mode.realNode
 		e, err = Start(ctx, opts)
 		cancelStart()
 		cancel()
@@ -93,8 +108,12 @@ func runMain(m *testing.M, envp **Env, own bool, cleanup func()) int {
 	if code != 0 {
 		os.Stderr.Write(logBuf.Bytes())
 	}
+	t := time.Now()
 	if err := e.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: testenv: stop: %v\n", err)
+		code = 1
+	}
+	if before != nil && !checkHost(before, logw, time.Since(t)) {
 		code = 1
 	}
 	cleanup()
