@@ -48,11 +48,7 @@ func (m *Manager) source(resource string) source {
 				if err != nil {
 					return nil, "", err
 				}
-				items := make([]runtime.Object, len(l.Items))
-				for i := range l.Items {
-					items[i] = &l.Items[i]
-				}
-				return items, l.ResourceVersion, nil
+				return objects(l.Items), l.ResourceVersion, nil
 			},
 			watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
 				return m.apps.Deployments(ns).Watch(ctx, o)
@@ -65,11 +61,7 @@ func (m *Manager) source(resource string) source {
 				if err != nil {
 					return nil, "", err
 				}
-				items := make([]runtime.Object, len(l.Items))
-				for i := range l.Items {
-					items[i] = &l.Items[i]
-				}
-				return items, l.ResourceVersion, nil
+				return objects(l.Items), l.ResourceVersion, nil
 			},
 			watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
 				return m.apps.StatefulSets(ns).Watch(ctx, o)
@@ -82,17 +74,25 @@ func (m *Manager) source(resource string) source {
 				if err != nil {
 					return nil, "", err
 				}
-				items := make([]runtime.Object, len(l.Items))
-				for i := range l.Items {
-					items[i] = &l.Items[i]
-				}
-				return items, l.ResourceVersion, nil
+				return objects(l.Items), l.ResourceVersion, nil
 			},
 			watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
 				return m.core.Pods(ns).Watch(ctx, o)
 			},
 		}
 	}
+}
+
+// objects returns pointers to a list's items as runtime objects.
+func objects[T any, P interface {
+	*T
+	runtime.Object
+}](items []T) []runtime.Object {
+	out := make([]runtime.Object, len(items))
+	for i := range items {
+		out[i] = P(&items[i])
+	}
+	return out
 }
 
 // Backoff between attempts of a stream whose list or watch failed for a reason other than a
