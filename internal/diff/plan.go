@@ -45,21 +45,15 @@ func (p *Plan) Count() map[Action]int {
 }
 
 // Conflicts returns the changes that would take fields from another applier.
-func (p *Plan) Conflicts() []Change {
-	var out []Change
-	for _, c := range p.Changes {
-		if c.Action == Conflict {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func (p *Plan) Conflicts() []Change { return p.withAction(Conflict) }
 
 // Replaces returns the changes that delete an object and create it again.
-func (p *Plan) Replaces() []Change {
+func (p *Plan) Replaces() []Change { return p.withAction(Replace) }
+
+func (p *Plan) withAction(a Action) []Change {
 	var out []Change
 	for _, c := range p.Changes {
-		if c.Action == Replace {
+		if c.Action == a {
 			out = append(out, c)
 		}
 	}
