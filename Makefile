@@ -11,6 +11,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
+	$(GO) build -trimpath -ldflags "-s -w" -o $(dir $(BIN))bkctl-bake ./cmd/bkctl-bake
 
 ## test: everything but the real-node tier, against real processes (installs Debian test packages and builds the pinned test binaries first)
 test: testdeps testbin ajv

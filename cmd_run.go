@@ -9,9 +9,6 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/moby/buildkit/cmd/buildctl/build"
-	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"k8s.io/client-go/rest"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
@@ -196,27 +193,9 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 	flags := buildrun.BuildFlags{Attest: c.Attest, Provenance: c.Provenance, SBOM: c.SBOM,
 		Annotation: c.Annotation, Allow: c.Allow, Network: c.Network, AddHost: c.AddHost,
 		Pull: c.Pull, NoCacheFilter: c.NoCacheFilter, ShmSize: c.ShmSize, Ulimit: c.Ulimit,
-		CgroupParent: c.CgroupParent, Call: c.Call, Check: c.Check}
+		CgroupParent: c.CgroupParent, Call: c.Call, Check: c.Check, Secret: c.Secret, SSH: c.SSH}
 	if err := flags.Apply(&o, os.LookupEnv); err != nil {
 		return o, err
-	}
-	if len(c.Secret) > 0 {
-		a, err := build.ParseSecret(c.Secret)
-		if err != nil {
-			return o, fmt.Errorf("--secret: %w", err)
-		}
-		o.Session = append(o.Session, a)
-	}
-	if len(c.SSH) > 0 {
-		confs, err := build.ParseSSH(c.SSH)
-		if err != nil {
-			return o, fmt.Errorf("--ssh: %w", err)
-		}
-		a, err := sshprovider.NewSSHAgentProvider(confs)
-		if err != nil {
-			return o, fmt.Errorf("--ssh: %w", err)
-		}
-		o.Session = append(o.Session, session.Attachable(a))
 	}
 	return o, nil
 }
@@ -273,9 +252,14 @@ func toBuilder(cfg *rest.Config, f *spec.File, b *spec.Builder) (buildrun.Builde
 	return out, nil
 }
 
-// writeMetadata writes the result in the shape of buildx's --metadata-file: the exporter
-// response with base64 JSON values decoded, and buildx.build.ref.
+// writeMetadata writes the result in the shape of buildx's --metadata-file.
 func writeMetadata(path, builder string, res *buildrun.Result) error {
+	return writeJSONFile(path, metadataOf(builder, res))
+}
+
+// metadataOf is a result as buildx's --metadata-file holds it: the exporter response with
+// base64 JSON values decoded, and buildx.build.ref.
+func metadataOf(builder string, res *buildrun.Result) map[string]any {
 	out := map[string]any{}
 	for k, v := range res.ExporterResponse {
 		out[k] = v
@@ -290,7 +274,12 @@ func writeMetadata(path, builder string, res *buildrun.Result) error {
 		nb := res.Builds[0]
 		out["buildx.build.ref"] = builder + "/" + nb.Node + "/" + nb.Ref
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	return out
+}
+
+// writeJSONFile writes v to path as indented JSON.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

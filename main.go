@@ -28,6 +28,7 @@ type cli struct {
 	Apply      applyCmd      `cmd:"" help:"Apply a builders file: create, update, prune, wait until ready."`
 	Delete     deleteCmd     `cmd:"" help:"Delete everything a builders file's inventory holds."`
 	Run        runCmd        `cmd:"" aliases:"build" help:"Build on a builder's pods, like docker buildx build (alias: build)."`
+	Bake       bakeCmd       `cmd:"" help:"Build the targets of a bake file, like docker buildx bake, spread over a builder's pods."`
 	Ls         lsCmd         `cmd:"" help:"List builders, their nodes and pods, with the platforms and versions their daemons report."`
 	Status     statusCmd     `cmd:"" help:"Show a builder's pods: readiness, restarts, age, cache size and last build."`
 	Import     importCmd     `cmd:"" help:"Print the builders.yaml of existing docker buildx kubernetes builders."`

@@ -3,9 +3,12 @@ package buildrun
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +24,9 @@ type BakeTarget struct {
 type BakeOptions struct {
 	// MaxParallelism bounds the targets that build at once; 0 builds all at once.
 	MaxParallelism int
+	// KeepGoing lets the other targets finish when one fails (buildx's --jobs=defer-error);
+	// otherwise the first failure cancels them (fail-fast).
+	KeepGoing bool
 	// Progress receives every target's progress in ProgressMode, each line prefixed with the
 	// target's name (tty and auto show as plain when several targets build).
 	Progress     io.Writer
@@ -31,7 +37,7 @@ type BakeOptions struct {
 // daemon of a node, the targets are spread over each node's daemons (Spread): sticky per target,
 // so a rerun finds each target's cache on the daemon that built it before, and balanced. Each
 // target's platforms route to their nodes as in Build. As in buildx, the first target that fails
-// cancels the others, and the error names it.
+// cancels the others unless KeepGoing, and the error names every target that failed.
 func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions) (map[string]*Result, error) {
 	names := make([]string, len(targets))
 	for i, t := range targets {
@@ -60,7 +66,11 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 	}
 	var mu sync.Mutex
 	results := map[string]*Result{}
+	var failed []error
 	g, gctx := errgroup.WithContext(ctx)
+	if opts.KeepGoing {
+		g, gctx = &errgroup.Group{}, ctx
+	}
 	if opts.MaxParallelism > 0 {
 		g.SetLimit(opts.MaxParallelism)
 	}
@@ -76,16 +86,22 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 			res, err := Build(gctx, b, o)
 			w.flush()
 			mu.Lock()
+			defer mu.Unlock()
 			results[t.Name] = res
-			mu.Unlock()
 			if err != nil {
-				return fmt.Errorf("target %s: %w", t.Name, err)
+				err = fmt.Errorf("target %s: %w", t.Name, err)
+				failed = append(failed, err)
+				return err
 			}
 			return nil
 		})
 	}
-	err := g.Wait()
-	return results, err
+	_ = g.Wait() // every error is in failed, in the order the targets failed
+	if !opts.KeepGoing && len(failed) > 0 {
+		return results, failed[0] // the others were cancelled because of it
+	}
+	slices.SortFunc(failed, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return results, errors.Join(failed...)
 }
 
 // prefixWriter writes whole lines to w, each with prefix, under a lock shared by every target.

@@ -4,6 +4,9 @@ import (
 	"fmt"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/cmd/buildctl/build"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 )
 
 // SourceDateEpochEnv names the variable that buildx passes to the build as a build arg of the
@@ -27,6 +30,8 @@ type BuildFlags struct {
 	CgroupParent  string
 	Call          string
 	Check         bool
+	Secret        []string
+	SSH           []string
 }
 
 // Apply parses f into o. lookup reads the environment (BUILDX_NO_DEFAULT_ATTESTATIONS,
@@ -73,6 +78,29 @@ func (f BuildFlags) Apply(o *Options, lookup func(string) (string, bool)) error 
 			}
 			o.BuildArgs[SourceDateEpochEnv] = v
 		}
+	}
+	return f.session(o)
+}
+
+// session attaches the secrets and SSH agents the build may mount.
+func (f BuildFlags) session(o *Options) error {
+	if len(f.Secret) > 0 {
+		a, err := build.ParseSecret(f.Secret)
+		if err != nil {
+			return fmt.Errorf("--secret: %w", err)
+		}
+		o.Session = append(o.Session, a)
+	}
+	if len(f.SSH) > 0 {
+		confs, err := build.ParseSSH(f.SSH)
+		if err != nil {
+			return fmt.Errorf("--ssh: %w", err)
+		}
+		a, err := sshprovider.NewSSHAgentProvider(confs)
+		if err != nil {
+			return fmt.Errorf("--ssh: %w", err)
+		}
+		o.Session = append(o.Session, session.Attachable(a))
 	}
 	return nil
 }

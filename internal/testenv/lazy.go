@@ -37,6 +37,21 @@ type Lazy struct {
 	envp **Env
 	err  error
 	log  Buffer
+
+	bakeOnce sync.Once
+	bake     *Binary
+	bakeErr  error
+}
+
+// BakeOnPath puts bkctl-bake, built once for the package's run and removed after it, first on
+// t's PATH, for tests that run bkctl bake in the test process. It needs no environment.
+func (l *Lazy) BakeOnPath(t testing.TB) {
+	t.Helper()
+	l.bakeOnce.Do(func() { l.bake, l.bakeErr = BuildPrograms("bkctl-bake-", BakePackage) })
+	if l.bakeErr != nil {
+		t.Fatal(l.bakeErr)
+	}
+	t.Setenv("PATH", l.bake.Dir(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
 // Require returns the environment, starting it (or attaching to the one EnvVar names) on the
@@ -108,6 +123,10 @@ func runLazy(m *testing.M, l *Lazy) int {
 	code := m.Run()
 	signal.Stop(sig)
 	l.once.Do(func() {}) // a start racing the end of the run cannot happen after this
+	l.bakeOnce.Do(func() {})
+	if l.bake != nil {
+		l.bake.Remove()
+	}
 	if code != 0 {
 		os.Stderr.Write(l.log.Bytes())
 	}
