@@ -37,7 +37,8 @@ type BakeOptions struct {
 // daemon of a node, the targets are spread over each node's daemons (Spread): sticky per target,
 // so a rerun finds each target's cache on the daemon that built it before, and balanced. Each
 // target's platforms route to their nodes as in Build. As in buildx, the first target that fails
-// cancels the others unless KeepGoing, and the error names every target that failed.
+// cancels the others unless KeepGoing, and the error names every target that failed. The
+// results are those of the targets that built.
 func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions) (map[string]*Result, error) {
 	names := make([]string, len(targets))
 	for i, t := range targets {
@@ -87,13 +88,13 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 			w.flush()
 			mu.Lock()
 			defer mu.Unlock()
-			results[t.Name] = res
-			if err != nil {
+			if err == nil {
+				results[t.Name] = res
+			} else {
 				err = fmt.Errorf("target %s: %w", t.Name, err)
 				failed = append(failed, err)
-				return err
 			}
-			return nil
+			return err
 		})
 	}
 	_ = g.Wait() // every error is in failed, in the order the targets failed

@@ -5,13 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bkctl/bkctl/internal/buildrun"
 	"github.com/bkctl/bkctl/internal/buildxstore"
 	"github.com/bkctl/bkctl/internal/spec"
 )
@@ -25,7 +28,7 @@ type sideBySide struct {
 func newSideBySide(b *testing.B, yaml string) *sideBySide {
 	b.Helper()
 	dir := b.TempDir()
-	s := &sideBySide{file: filepath.Join(dir, "builders.yaml"), bkctl: filepath.Join(dir, "bkctl"), buildxConfig: filepath.Join(dir, "buildx")}
+	s := &sideBySide{file: filepath.Join(dir, "builders.yaml"), bkctl: filepath.Join(dir, "bin", "bkctl"), buildxConfig: filepath.Join(dir, "buildx")}
 	if err := os.WriteFile(s.file, []byte(yaml), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -39,7 +42,8 @@ func newSideBySide(b *testing.B, yaml string) *sideBySide {
 	if _, err := buildxstore.WriteBuilders(context.Background(), s.buildxConfig, res.File, opts); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", s.bkctl, "../..")
+	// bkctl with bkctl-bake next to it, as make build puts them
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Dir(s.bkctl)+string(filepath.Separator), "../..", "../../cmd/bkctl-bake")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build bkctl: %v\n%s", err, out)
 	}
@@ -132,4 +136,86 @@ func BenchmarkRunVsBuildx(b *testing.B) {
 		b.Logf("%-15s bkctl run median %.3fs %v | buildx build median %.3fs %v | ratio %.2f (goal ≤ 1.0)",
 			c.name, bk.Seconds(), rounded(times["bkctl"]), bx.Seconds(), rounded(times["buildx"]), bk.Seconds()/bx.Seconds())
 	}
+}
+
+// BenchmarkBakeVsBuildx times `bkctl bake` of 8 independent targets (half linux/amd64, half
+// linux/arm64, fresh content each round) on a builder of 2 nodes × 2 replicas against the real
+// `buildx bake` of the same file with the instance `bkctl buildx write` makes. Every pod shares
+// this machine's cores, so spreading cannot buy CPU here; to model N real nodes it also times
+// each target alone and prints the makespan that bkctl's spread would give if each pod had its
+// own machine (the busiest pod's sum of its targets' times) against one pod per node (buildx).
+func BenchmarkBakeVsBuildx(b *testing.B) {
+	lazy.Require(b)
+	ns, err := env.CreateNamespace(context.Background(), "bench-bake")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer env.DeleteNamespace(context.Background(), ns)
+	yaml := strings.Replace(builderYAML(ns, "sticky", 2), "nodeSelector: {kubernetes.io/arch: arm64}", "nodeSelector: {kubernetes.io/arch: arm64}\n        replicas: 2", 1)
+	s := newSideBySide(b, yaml)
+	dir := b.TempDir()
+	df := "FROM base\nARG T\nCOPY data /data\nRUN i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo $T > /t\n"
+	var hcl strings.Builder
+	fmt.Fprintf(&hcl, "group \"default\" {\n  targets = [\"t\"]\n}\ntarget \"t\" {\n  name = \"t${i}\"\n  matrix = { i = [\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"] }\n")
+	fmt.Fprintf(&hcl, "  args = { T = \"t${i}\" }\n  contexts = { base = \"oci-layout://%s@%s\" }\n", env.BaseLayout, env.BaseDigest)
+	fmt.Fprintf(&hcl, "  platforms = [parseint(i, 10) %% 2 == 0 ? \"linux/amd64\" : \"linux/arm64\"]\n  output = [\"type=cacheonly\"]\n}\n")
+	for name, body := range map[string]string{"Dockerfile": df, "docker-bake.hcl": hcl.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fresh := func() {
+		data := make([]byte, 1<<20)
+		_, _ = rand.Read(data)
+		if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	times := map[string][]time.Duration{}
+	for round := range max(b.N, 3) + 1 {
+		for i, tool := range []string{"bkctl", "buildx"} {
+			if round%2 == 1 {
+				tool = []string{"buildx", "bkctl"}[i]
+			}
+			fresh()
+			d := s.time(b, dir, tool, "bake", "--progress=quiet")
+			if round > 0 {
+				times[tool] = append(times[tool], d)
+			}
+		}
+	}
+	bk, bx := median(times["bkctl"]), median(times["buildx"])
+	b.ReportMetric(bk.Seconds(), "bake-bkctl-s")
+	b.ReportMetric(bx.Seconds(), "bake-buildx-s")
+	b.Logf("8 targets on 2 nodes × 2 replicas: bkctl bake median %.3fs %v | buildx bake median %.3fs %v | ratio %.2f (goal ≤ 1.0)",
+		bk.Seconds(), rounded(times["bkctl"]), bx.Seconds(), rounded(times["buildx"]), bk.Seconds()/bx.Seconds())
+
+	// the model: each target alone, then the makespans of the two placements
+	fresh()
+	solo := map[string]time.Duration{}
+	var total time.Duration
+	for i := range 8 {
+		tg := fmt.Sprintf("t%d", i)
+		solo[tg] = s.time(b, dir, "bkctl", "bake", "--progress=quiet", tg)
+		total += solo[tg]
+	}
+	perNode := map[string][]string{"amd": {"t0", "t2", "t4", "t6"}, "arm": {"t1", "t3", "t5", "t7"}}
+	var bkSpan, bxSpan time.Duration
+	for node, tgs := range perNode {
+		var nodeSum time.Duration
+		pods := []string{node + "-0", node + "-1"}
+		load := map[string]time.Duration{}
+		for tg, pod := range buildrun.Spread(tgs, pods) {
+			load[pod] += solo[tg]
+		}
+		for _, tg := range tgs {
+			nodeSum += solo[tg]
+		}
+		bxSpan = max(bxSpan, nodeSum)
+		for _, l := range load {
+			bkSpan = max(bkSpan, l)
+		}
+	}
+	b.Logf("model, a machine per pod: targets alone %v (sum %.3fs); buildx (one pod per node) makespan %.3fs, bkctl spread makespan %.3fs: speed-up %.2f×",
+		rounded(slices.Collect(maps.Values(solo))), total.Seconds(), bxSpan.Seconds(), bkSpan.Seconds(), bxSpan.Seconds()/bkSpan.Seconds())
 }

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	controlapi "github.com/moby/buildkit/api/services/control"
+	bkclient "github.com/moby/buildkit/client"
+)
+
+// bakeSetup applies a builder with two pods on the amd64 node and writes a Dockerfile and the
+// bake file in a new working directory, with the base image as the BASE variable.
+func bakeSetup(t *testing.T, bakeFile, dockerfile string) (ns, builders, dir string) {
+	t.Helper()
+	lazy.Require(t)
+	lazy.BakeOnPath(t)
+	ns = env.Namespace(t)
+	builders = writeBuilders(t, ns, "      - name: amd\n        nodeSelector: {kubernetes.io/arch: amd64}\n        replicas: 2\n        timeout: 30s\n")
+	applyFile(t, builders)
+	dir = t.TempDir()
+	writeFile(t, dir, "Dockerfile", dockerfile)
+	writeFile(t, dir, "docker-bake.hcl", bakeFile)
+	t.Setenv("BASE", "oci-layout://"+env.BaseLayout+"@"+env.BaseDigest)
+	t.Chdir(dir)
+	return ns, builders, dir
+}
+
+// bake spreads the targets over the node's pods, each pod getting its share, and builds each
+// target on the same pod again when run again (the daemons' build history shows it).
+func TestBakeSpreadsTargetsStickily(t *testing.T) {
+	ns, builders, _ := bakeSetup(t, bakeHCL, "FROM base\nARG T\nRUN echo $T > /t\n")
+	args := []string{"bake", "--builders-file", builders, "--kubeconfig=" + env.Kubeconfig, "--progress=plain", "--max-parallelism", "2"}
+	var first map[string][]string
+	for run := range 2 {
+		code, _, errs := runCluster(t, args...)
+		if code != 0 {
+			t.Fatalf("bake (run %d) = %d\n%s", run+1, code, errs)
+		}
+		for _, tg := range []string{"one", "m-a", "m-b", "m-c"} {
+			if !strings.Contains(errs, "["+tg+"] ") {
+				t.Errorf("run %d: no progress line prefixed with [%s]\n%s", run+1, tg, errs)
+			}
+		}
+		byPod := map[string][]string{} // pod → targets in its history
+		for _, pod := range podNames(t, ns, "amd") {
+			byPod[pod] = slices.Compact(slices.Sorted(slices.Values(historyArg(t, ns, pod, "T"))))
+		}
+		t.Logf("run %d: targets by pod %v", run+1, byPod)
+		if len(byPod) != 2 {
+			t.Fatalf("pods of node amd: %v, want 2", byPod)
+		}
+		all := map[string]int{}
+		for pod, ts := range byPod {
+			if len(ts) != 2 {
+				t.Errorf("run %d: pod %s built %v, want its share: 2 of the 4 targets", run+1, pod, ts)
+			}
+			for _, tg := range ts {
+				all[tg]++
+			}
+		}
+		for _, tg := range []string{"one", "m-a", "m-b", "m-c"} {
+			if all[tg] != 1 {
+				t.Errorf("run %d: target %s is in the history of %d pods, want exactly 1 (sticky)", run+1, tg, all[tg])
+			}
+		}
+		if run == 0 {
+			first = byPod
+			continue
+		}
+		for pod, ts := range byPod {
+			if !slices.Equal(ts, first[pod]) {
+				t.Errorf("rerun: pod %s built %v, first run %v", pod, ts, first[pod])
+			}
+		}
+	}
+}
+
+const bakeFailHCL = `variable "BASE" {}
+group "default" { targets = ["good", "bad"] }
+target "common" {
+  contexts = { base = BASE }
+  output   = ["type=cacheonly"]
+}
+target "good" {
+  inherits          = ["common"]
+  dockerfile-inline = "FROM base\nRUN sleep 3 && echo good > /g\n"
+}
+target "bad" {
+  inherits          = ["common"]
+  dockerfile-inline = "FROM base\nRUN echo failing; exit 3\n"
+}
+`
+
+// A failing target fails the bake and the error names it. By default (fail-fast) it cancels the
+// others and no metadata is written; with --jobs defer-error the others finish and their
+// metadata is written.
+func TestBakeFailingTarget(t *testing.T) {
+	_, builders, dir := bakeSetup(t, bakeFailHCL, "FROM base\n")
+	meta := filepath.Join(dir, "meta.json")
+	base := []string{"bake", "--builders-file", builders, "--kubeconfig=" + env.Kubeconfig, "--progress=plain", "--metadata-file", meta}
+
+	code, _, errs := runCluster(t, base...)
+	if code != 1 || !strings.Contains(errs, "Error: target bad: ") || !strings.Contains(errs, "exit code: 3") {
+		t.Fatalf("bake (fail-fast) = %d, want 1 and target bad's failure\n%s", code, errs)
+	}
+	if _, err := os.Stat(meta); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("fail-fast wrote %s (err %v), want no metadata", meta, err)
+	}
+
+	code, _, errs = runCluster(t, append(base, "--jobs", "defer-error")...)
+	if code != 1 || !strings.Contains(errs, "Error: target bad: ") {
+		t.Fatalf("bake --jobs defer-error = %d, want 1 and target bad's failure\n%s", code, errs)
+	}
+	var got map[string]map[string]any
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatalf("defer-error wrote no metadata: %v", err)
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if ref, _ := got["good"]["buildx.build.ref"].(string); !strings.HasPrefix(ref, "kube/amd/") {
+		t.Errorf("metadata of good = %v, want its build ref kube/amd/…", got["good"])
+	}
+	if _, ok := got["bad"]; ok {
+		t.Errorf("metadata has the failed target bad: %v", got["bad"])
+	}
+}
+
+// A pushed bake target is what bkctl run pushes: buildx's default mode=min provenance, the
+// labels and annotations of the target; a dockerfile-inline and a secret from the environment
+// reach the build.
+func TestBakePushesLikeRun(t *testing.T) {
+	lazy.Require(t)
+	image := env.Registry + "/" + strings.ToLower(t.Name()) + ":1"
+	hcl := `variable "BASE" {}
+target "default" {
+  contexts          = { base = BASE }
+  dockerfile-inline = "FROM base\nRUN --mount=type=secret,id=tok test \"$(cat /run/secrets/tok)\" = s3cret && echo ok > /ok\n"
+  secret            = ["id=tok,env=TOK"]
+  tags              = ["` + image + `"]
+  labels            = { "org.example.from" = "bake" }
+  annotations       = ["index:org.example.note=hi"]
+}
+`
+	_, builders, _ := bakeSetup(t, hcl, "FROM base\n")
+	t.Setenv("TOK", "s3cret")
+	code, _, errs := runCluster(t, "bake", "--builders-file", builders, "--kubeconfig="+env.Kubeconfig, "--push")
+	if code != 0 {
+		t.Fatalf("bake --push = %d\n%s", code, errs)
+	}
+	p := readPushed(t, image)
+	if !slices.Contains(p.Predicates, "linux/amd64 https://slsa.dev/provenance/v1") {
+		t.Errorf("predicates %v, want the default provenance of linux/amd64", p.Predicates)
+	}
+	if p.Labels["linux/amd64"]["org.example.from"] != "bake" || p.Index["org.example.note"] != "hi" {
+		t.Errorf("labels %v, index annotations %v: want the target's", p.Labels, p.Index)
+	}
+	t.Setenv("TOK", "wrong")
+	code, _, errs = runCluster(t, "bake", "--builders-file", builders, "--kubeconfig="+env.Kubeconfig, "--push", "--no-cache")
+	if code != 1 {
+		t.Errorf("bake with the wrong secret = %d, want 1 (the RUN checks it)\n%s", code, errs)
+	}
+}
+
+// historyArg returns the values of build arg name in the build history of the pod's buildkitd.
+func historyArg(t *testing.T, ns, pod, name string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr, err := env.PodDaemon(ctx, ns, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bkclient.New(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Record != nil {
+			if v, ok := ev.Record.FrontendAttrs["build-arg:"+name]; ok {
+				out = append(out, v)
+			}
+		}
+	}
+}
