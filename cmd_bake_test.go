@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -111,4 +112,24 @@ target "linked" {
 			t.Errorf("bake without bkctl-bake = %d, want 1 and %q\nstderr:\n%s", code, want, errs)
 		}
 	})
+}
+
+// bkctl itself links nothing of buildx's bake package or what it brings (compose-go, HCL, Open
+// Policy Agent): bkctl-bake does, so that no other command pays their init code on start.
+func TestBkctlLinksNoBakePackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "github.com/bkctl/bkctl").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		for _, bad := range []string{"github.com/docker/buildx", "github.com/compose-spec/", "github.com/hashicorp/hcl", "github.com/open-policy-agent/"} {
+			if strings.HasPrefix(p, bad) {
+				t.Errorf("bkctl links %s (hint: bake file code belongs in cmd/bkctl-bake)", p)
+			}
+		}
+	}
+	out, err = exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "github.com/bkctl/bkctl/cmd/bkctl-bake").Output()
+	if err != nil || !strings.Contains(string(out), "github.com/docker/buildx/bake\n") {
+		t.Errorf("bkctl-bake does not link buildx's bake package (err %v)", err)
+	}
 }
