@@ -30,7 +30,7 @@ type bakeCmd struct {
 	SBOM           string   `name:"sbom" help:"Shorthand for --set=*.attest=type=sbom."`
 	Call           string   `name:"call" default:"build" help:"Method of evaluating the build: build, check, outline, targets."`
 	Check          bool     `name:"check" help:"Shorthand for --call=check."`
-	Allow          []string `name:"allow" sep:"none" help:"Grant an entitlement that targets ask for: network.host, security.insecure, device (fs.read/fs.write are accepted: bkctl bake does not confine file access)."`
+	Allow          []string `name:"allow" sep:"none" help:"Grant what targets ask for: network.host, security.insecure, device, ssh, or access to paths outside the working directory: fs=PATH, fs.read=PATH, fs.write=PATH (* for any)."`
 	Jobs           string   `short:"j" name:"jobs" default:"fail-fast" help:"Target execution: N, or MODE[,parallel=N] with MODE fail-fast (a failure cancels the others) or defer-error (the others finish)."`
 	MaxParallelism int      `name:"max-parallelism" help:"Build at most this many targets at once (default: all; same as --jobs parallel=N)."`
 	MetadataFile   string   `name:"metadata-file" help:"Write every target's build result metadata (buildx's JSON, by target name) to this file."`
@@ -48,8 +48,11 @@ functions, groups, inherits, matrices and --set behave as in buildx.
 Beyond buildx, the targets are spread over each node's pods: every pod gets its share, and a
 target goes back to the same pod on the next run, where its cache is. Each target's platforms
 build on their native nodes as in 'bkctl run'. By default the first target that fails cancels
-the others (--jobs fail-fast); --jobs defer-error lets them finish. A target asking for an
-entitlement (network.host, security.insecure) needs it granted with --allow.
+the others (--jobs fail-fast); --jobs defer-error lets them finish.
+
+As in buildx, a target that asks for an entitlement (network.host, security.insecure) or reads
+or writes a path outside the working directory (a context, an OCI layout, a secret file, an
+output) needs it granted with --allow; BUILDX_BAKE_ENTITLEMENTS_FS=0 turns the path checks off.
 
 Left out: --load (no docker daemon); --list; --policy (buildx's policy engine); --jobs
 defer-output; contexts = { name = "target:OTHER" } (push OTHER and use docker-image://).
@@ -213,27 +216,34 @@ func (c *bakeCmd) execution() (buildrun.BakeOptions, error) {
 	return o, nil
 }
 
-// targets turns the definition's targets into builds, and checks that every entitlement a
-// target asks for is granted with --allow, as buildx does when it cannot prompt.
+// targets turns the definition's targets into builds, after checking, as buildx does when it
+// cannot prompt, that --allow grants every entitlement and every path outside the working
+// directory that they need.
 func (c *bakeCmd) targets(def bakedef.Definition, s streams) ([]buildrun.BakeTarget, error) {
 	if len(def.Targets) == 0 {
 		return nil, fmt.Errorf("the bake file defines no target to build")
 	}
-	granted := map[string]bool{}
-	for _, a := range c.Allow {
-		name, _, _ := strings.Cut(a, "=")
-		granted[name] = true
+	wd, err := buildrun.WorkingDir()
+	if err != nil {
+		return nil, err
+	}
+	grants, err := buildrun.ParseGrants(c.Allow, wd)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := grants.Missing(def.Targets, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the targets ask for privileges not granted: %s (hint: pass --allow %s; %s=0 turns the file system checks off)",
+			strings.Join(missing, ", "), strings.Join(missing, " --allow "), buildrun.FSEntitlementsEnv)
 	}
 	base := buildrun.DefaultOptions()
 	base.DockerConfigDir = os.Getenv("DOCKER_CONFIG")
 	base.Stdout = s.Out
 	var out []buildrun.BakeTarget
 	for _, t := range def.Targets {
-		for _, e := range t.Entitlements {
-			if name, _, _ := strings.Cut(e, "="); !granted[name] {
-				return nil, fmt.Errorf("target %s asks for entitlement %s (hint: grant it with --allow %s)", t.Name, e, e)
-			}
-		}
 		o, err := buildrun.TargetOptions(t, base, os.LookupEnv)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", t.Name, err)

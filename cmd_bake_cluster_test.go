@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	bkclient "github.com/moby/buildkit/client"
 )
@@ -33,11 +34,17 @@ func bakeSetup(t *testing.T, bakeFile, dockerfile string) (ns, builders, dir str
 	return ns, builders, dir
 }
 
+// bakeArgs are the arguments of bkctl bake on builders, granted to read the base image's OCI
+// layout, which is outside the working directory.
+func bakeArgs(builders string, more ...string) []string {
+	return append([]string{"bake", "--builders-file", builders, "--kubeconfig=" + env.Kubeconfig, "--allow", "fs.read=" + env.BaseLayout}, more...)
+}
+
 // bake spreads the targets over the node's pods, each pod getting its share, and builds each
 // target on the same pod again when run again (the daemons' build history shows it).
 func TestBakeSpreadsTargetsStickily(t *testing.T) {
 	ns, builders, _ := bakeSetup(t, bakeHCL, "FROM base\nARG T\nRUN echo $T > /t\n")
-	args := []string{"bake", "--builders-file", builders, "--kubeconfig=" + env.Kubeconfig, "--progress=plain", "--max-parallelism", "2"}
+	args := bakeArgs(builders, "--progress=plain", "--max-parallelism", "2")
 	var first map[string][]string
 	for run := range 2 {
 		code, _, errs := runCluster(t, args...)
@@ -105,7 +112,7 @@ target "bad" {
 func TestBakeFailingTarget(t *testing.T) {
 	_, builders, dir := bakeSetup(t, bakeFailHCL, "FROM base\n")
 	meta := filepath.Join(dir, "meta.json")
-	base := []string{"bake", "--builders-file", builders, "--kubeconfig=" + env.Kubeconfig, "--progress=plain", "--metadata-file", meta}
+	base := bakeArgs(builders, "--progress=plain", "--metadata-file", meta)
 
 	code, _, errs := runCluster(t, base...)
 	if code != 1 || !strings.Contains(errs, "Error: target bad: ") || !strings.Contains(errs, "exit code: 3") {
@@ -153,7 +160,7 @@ target "default" {
 `
 	_, builders, _ := bakeSetup(t, hcl, "FROM base\n")
 	t.Setenv("TOK", "s3cret")
-	code, _, errs := runCluster(t, "bake", "--builders-file", builders, "--kubeconfig="+env.Kubeconfig, "--push")
+	code, _, errs := runCluster(t, bakeArgs(builders, "--push")...)
 	if code != 0 {
 		t.Fatalf("bake --push = %d\n%s", code, errs)
 	}
@@ -165,7 +172,7 @@ target "default" {
 		t.Errorf("labels %v, index annotations %v: want the target's", p.Labels, p.Index)
 	}
 	t.Setenv("TOK", "wrong")
-	code, _, errs = runCluster(t, "bake", "--builders-file", builders, "--kubeconfig="+env.Kubeconfig, "--push", "--no-cache")
+	code, _, errs = runCluster(t, bakeArgs(builders, "--push", "--no-cache")...)
 	if code != 1 {
 		t.Errorf("bake with the wrong secret = %d, want 1 (the RUN checks it)\n%s", code, errs)
 	}
@@ -203,5 +210,72 @@ func historyArg(t *testing.T, ns, pod, name string) []string {
 				out = append(out, v)
 			}
 		}
+	}
+}
+
+// bkctl bake and the real buildx bake, given the same bake file (a group, a matrix, a target of
+// two platforms) on the same builder (the instance `bkctl buildx write` makes), push the same
+// manifests with the same attestation kinds, and with SOURCE_DATE_EPOCH the same image digests
+// (rewrite-timestamp makes the layers reproducible too: bkctl builds svc-b on another pod than
+// buildx, where no cache gives it buildx's layer).
+func TestBakeMatchesBuildxBake(t *testing.T) {
+	lazy.Require(t)
+	lazy.BakeOnPath(t)
+	ns := env.Namespace(t)
+	builders := writeBuilders(t, ns, twoNodes)
+	applyFile(t, builders)
+	bx := t.TempDir()
+	if code, out, errs := runCLI(t, "", "buildx", "write", "-f", builders, "--buildx-config", bx, "--kubeconfig", env.Kubeconfig); code != 0 {
+		t.Fatalf("buildx write = %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM base\nARG SOURCE_DATE_EPOCH\nARG V\nRUN echo $V > /v\n")
+	writeFile(t, dir, "docker-bake.hcl", `variable "BASE" {}
+variable "REPO" {}
+variable "TOOL" {}
+group "default" { targets = ["app", "svc"] }
+target "common" {
+  contexts = { base = BASE }
+  output   = ["type=registry,registry.insecure=true,rewrite-timestamp=true"]
+}
+target "app" {
+  inherits  = ["common"]
+  platforms = ["linux/amd64", "linux/arm64"]
+  args      = { V = "app" }
+  tags      = ["${REPO}/${TOOL}-app:1"]
+}
+target "svc" {
+  inherits = ["common"]
+  name     = "svc-${v}"
+  matrix   = { v = ["a", "b"] }
+  args     = { V = v }
+  tags     = ["${REPO}/${TOOL}-svc-${v}:1"]
+}
+`)
+	t.Chdir(dir)
+	t.Setenv("BASE", "oci-layout://"+env.BaseLayout+"@"+env.BaseDigest)
+	t.Setenv("REPO", env.Registry+"/"+ns)
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+
+	t.Setenv("TOOL", "buildx")
+	if out, err := tryBuildx(t, bx, "--builder", "kube", "bake", "--progress", "quiet", "--allow", "fs.read="+env.BaseLayout); err != nil {
+		t.Fatalf("buildx bake: %v\n%s", err, out)
+	}
+	t.Setenv("TOOL", "bkctl")
+	if code, _, errs := runCluster(t, bakeArgs(builders, "--progress", "quiet")...); code != 0 {
+		t.Fatalf("bkctl bake = %d\n%s", code, errs)
+	}
+	for _, target := range []string{"app", "svc-a", "svc-b"} {
+		want, got := readPushed(t, env.Registry+"/"+ns+"/buildx-"+target+":1"), readPushed(t, env.Registry+"/"+ns+"/bkctl-"+target+":1")
+		if d := cmp.Diff(want.Platforms, got.Platforms); d != "" {
+			t.Errorf("%s: manifests: buildx (-) vs bkctl (+)\n%s", target, d)
+		}
+		if d := cmp.Diff(want.Predicates, got.Predicates); d != "" {
+			t.Errorf("%s: attestation predicates: buildx (-) vs bkctl (+)\n%s", target, d)
+		}
+		if d := cmp.Diff(want.ByPlatform, got.ByPlatform); d != "" {
+			t.Errorf("%s: image manifest digests with SOURCE_DATE_EPOCH: buildx (-) vs bkctl (+)\n%s", target, d)
+		}
+		t.Logf("%s: buildx %v | bkctl %v", target, want.Platforms, got.Platforms)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -83,6 +84,20 @@ target "linked" {
   contexts = { base = "target:default" }
 }
 `)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "more.hcl", `target "outside" {
+  context = "`+outside+`"
+  output  = ["type=local,dest=`+outside+`/out"]
+}
+target "linked-out" {
+  context = "link"
+  dockerfile-inline = "FROM scratch"
+}
+`)
+	t.Chdir(dir)
 	broken := writeFile(t, dir, "broken.hcl", "target \"default\" {\n  args = { A = undefined_fn() }\n}\n")
 	for _, tc := range []struct {
 		name string
@@ -90,15 +105,19 @@ target "linked" {
 		want string
 	}{
 		{"unknown target", []string{"nope"}, "Error: bake file: failed to find target nope"},
-		{"bad function", []string{"-f", broken}, "Error: bake file: " + broken + ":2,16-28: Call to unknown function"},
-		{"entitlement not granted", []string{"default"}, "Error: target default asks for entitlement network.host (hint: grant it with --allow network.host)"},
+		{"bad function", []string{"-f", broken, "default"}, "Error: bake file: " + broken + ":2,16-28: Call to unknown function"},
+		{"entitlement not granted", []string{"default"}, "Error: the targets ask for privileges not granted: network.host (hint: pass --allow network.host; BUILDX_BAKE_ENTITLEMENTS_FS=0 turns the file system checks off)"},
+		{"path outside", []string{"outside", "--allow", "network.host"}, "Error: the targets ask for privileges not granted: fs.read=" + outside + ", fs.write=" + outside + "/out (hint: pass --allow fs.read=" + outside + " --allow fs.write=" + outside + "/out;"},
+		{"link outside", []string{"linked-out", "--allow", "network.host"}, "Error: the targets ask for privileges not granted: fs.read=" + outside + " "},
+		{"fs granted", []string{"outside", "--allow", "network.host", "--allow", "fs=" + outside}, "missing.yaml"},
+		{"fs any", []string{"outside", "--allow", "network.host", "--allow", "fs.read=*", "--allow", "fs.write=*"}, "missing.yaml"},
 		{"linked target", []string{"linked", "--allow", "network.host"}, "another target as a context (target:default) is not supported"},
 		{"load", []string{"--load"}, "Error: --load:"},
 		{"jobs", []string{"--jobs", "defer-everything"}, `Error: --jobs: unknown mode "defer-everything"`},
 		{"jobs parallel", []string{"-j", "parallel=-1"}, `Error: --jobs: parallel "-1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"bake", "-f", file, "--builders-file", filepath.Join(dir, "missing.yaml")}, tc.args...)
+			args := append([]string{"bake", "-f", file, "-f", filepath.Join(dir, "more.hcl"), "--builders-file", filepath.Join(dir, "missing.yaml")}, tc.args...)
 			code, _, errs := runCLI(t, "", args...)
 			if code != 1 || !strings.Contains(errs, tc.want) {
 				t.Errorf("bake %v = %d, want 1 and %q\nstderr:\n%s", tc.args, code, tc.want, errs)
