@@ -1,0 +1,446 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	controlapi "github.com/moby/buildkit/api/services/control"
+	bkclient "github.com/moby/buildkit/client"
+)
+
+// --pull sends image-resolve-mode=pull, and a base image rebuilt under the same tag in the
+// registry is what the next build with --pull starts from. The test daemons run BuildKit's OCI
+// worker, which keeps no image store of its own: in its default resolve mode it asks the registry
+// for every tag on every build too, so the rebuilt image is picked up without --pull as well, and
+// the flag's effect on the result cannot be told apart here. What the test proves beyond the
+// result is that the mode reached the daemon: the build's record in the daemon's history carries
+// the attribute with --pull and lacks it without.
+func TestRunPull(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	image := env.Registry + "/" + ns + "/pullbase:1"
+	pushBase := func(version string) {
+		t.Helper()
+		dir := t.TempDir()
+		writeFile(t, dir, "Dockerfile", "FROM base\nRUN echo "+version+" > /version\n")
+		mustRun(t, runArgs(file, dir, "--progress=quiet", "--provenance=false", "--platform=linux/amd64", "-t", image,
+			"--output", "type=registry,registry.insecure=true")...)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM "+image+"\nRUN cat /version > /seen\n")
+	build := func(more ...string) (seen string, attrs map[string]string) {
+		t.Helper()
+		meta := filepath.Join(t.TempDir(), "metadata.json")
+		args := runArgs(file, dir, append([]string{"--progress=quiet", "--platform=linux/amd64", "--output=-",
+			"--metadata-file", meta}, more...)...)
+		code, out, errs := runCluster(t, args...)
+		if code != 0 {
+			t.Fatalf("bkctl %s = %d\n%s", strings.Join(args, " "), code, errs)
+		}
+		return tarFile(t, out, "seen"), historyAttrs(t, ns, buildRef(t, meta))
+	}
+
+	pushBase("v1-" + ns)
+	if seen, attrs := build("--pull"); seen != "v1-"+ns+"\n" || attrs["image-resolve-mode"] != "pull" {
+		t.Errorf("first build with --pull: /version %q, image-resolve-mode %q; want v1-%s and pull", seen, attrs["image-resolve-mode"], ns)
+	}
+	pushBase("v2-" + ns)
+	if seen, attrs := build("--pull"); seen != "v2-"+ns+"\n" || attrs["image-resolve-mode"] != "pull" {
+		t.Errorf("build with --pull after the tag moved: /version %q, image-resolve-mode %q; want v2-%s and pull", seen, attrs["image-resolve-mode"], ns)
+	}
+	seen, attrs := build()
+	if mode, ok := attrs["image-resolve-mode"]; ok {
+		t.Errorf("build without --pull sent image-resolve-mode=%q, want none", mode)
+	}
+	if seen != "v2-"+ns+"\n" {
+		t.Errorf("build without --pull: /version %q; the OCI worker resolves every tag from the registry, want v2-%s", seen, ns)
+	}
+}
+
+// historyAttrs returns the frontend attributes of build ref as the daemon of the only pod of the
+// builder in ns recorded them.
+func historyAttrs(t *testing.T, ns, ref string) map[string]string {
+	t.Helper()
+	pods := podNames(t, ns, "amd")
+	if len(pods) != 1 {
+		t.Fatalf("pods of node amd: %v, want one", pods)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr, err := env.PodDaemon(ctx, ns, pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bkclient.New(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true, Ref: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			t.Fatalf("build %s is not in the history of %s", ref, addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Record != nil && ev.Record.Ref == ref {
+			return ev.Record.FrontendAttrs
+		}
+	}
+}
+
+// --shm-size sets the size of RUN's /dev/shm and --ulimit its limits, read back from files RUN
+// wrote into the exported tar; a build without them shows the defaults differ.
+func TestRunShmSizeUlimit(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM base\nRUN echo "+ns+" && grep ' /dev/shm ' /proc/mounts > /shm && "+
+		"{ ulimit -Sn; ulimit -Hn; } > /nofile\n")
+	shmSize := regexp.MustCompile(`\bsize=(\d+k)\b`)
+	read := func(more ...string) (shm, nofile string) {
+		t.Helper()
+		code, out, errs := runCluster(t, runArgs(file, dir, append([]string{"--progress=quiet", "--output=-"}, more...)...)...)
+		if code != 0 {
+			t.Fatalf("run %v = %d\n%s", more, code, errs)
+		}
+		mount := tarFile(t, out, "shm")
+		m := shmSize.FindStringSubmatch(mount)
+		if m == nil {
+			t.Fatalf("no size= in RUN's /dev/shm mount %q", mount)
+		}
+		return m[1], strings.Fields(tarFile(t, out, "nofile"))[0] + ":" + strings.Fields(tarFile(t, out, "nofile"))[1]
+	}
+	defShm, defNofile := read()
+	shm, nofile := read("--shm-size=96m", "--ulimit", "nofile=1357:2468")
+	t.Logf("RUN's /dev/shm and nofile: default %s %s, with the flags %s %s", defShm, defNofile, shm, nofile)
+	if shm != "98304k" || defShm == shm {
+		t.Errorf("/dev/shm size with --shm-size=96m = %s (default %s), want 98304k", shm, defShm)
+	}
+	if nofile != "1357:2468" || defNofile == nofile {
+		t.Errorf("nofile soft:hard with --ulimit nofile=1357:2468 = %s (default %s), want 1357:2468", nofile, defNofile)
+	}
+}
+
+// --cgroup-parent puts RUN's processes under the given cgroup (BuildKit adds buildkit/ID below
+// it), as /proc/self/cgroup inside RUN shows.
+func TestRunCgroupParent(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	parent := "bkctl-" + ns
+	t.Cleanup(func() { removeCgroups(t, parent) })
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM base\nRUN cat /proc/self/cgroup > /cgroup\n")
+	code, out, errs := runCluster(t, runArgs(file, dir, "--progress=quiet", "--output=-", "--cgroup-parent", parent)...)
+	if code != 0 {
+		t.Fatalf("run --cgroup-parent %s = %d\n%s", parent, code, errs)
+	}
+	cg := tarFile(t, out, "cgroup")
+	t.Logf("/proc/self/cgroup in RUN with --cgroup-parent %s:\n%s", parent, cg)
+	if !strings.Contains(cg, ":/"+parent+"/buildkit/") {
+		t.Errorf("RUN's cgroups are not under /%s/buildkit/:\n%s", parent, cg)
+	}
+}
+
+// removeCgroups removes the empty cgroup directories parent/buildkit and parent that runc left in
+// every mounted hierarchy (it removes only the RUN's own cgroup).
+func removeCgroups(t *testing.T, parent string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent))
+	if d := filepath.Join("/sys/fs/cgroup", parent); dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		for _, p := range []string{filepath.Join(d, "buildkit"), d} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("remove cgroup %s: %v", p, err)
+			}
+		}
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// --no-cache-filter reruns the named stage on a rebuild while the others come from the cache:
+// each stage writes random bytes, so a rerun stage has new ones.
+func TestRunNoCacheFilter(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM base AS one\nRUN od -An -tx1 -N16 /dev/urandom > /one\n"+
+		"FROM base AS two\nRUN od -An -tx1 -N16 /dev/urandom > /two\n"+
+		"FROM base\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n")
+	build := func(more ...string) [2]string {
+		t.Helper()
+		code, out, errs := runCluster(t, runArgs(file, dir, append([]string{"--progress=quiet", "--output=-"}, more...)...)...)
+		if code != 0 {
+			t.Fatalf("run %v = %d\n%s", more, code, errs)
+		}
+		return [2]string{tarFile(t, out, "one"), tarFile(t, out, "two")}
+	}
+	first := build()
+	if d := cmp.Diff(first, build()); d != "" {
+		t.Fatalf("a rebuild without --no-cache-filter is not all cached (-first +rebuild)\n%s", d)
+	}
+	filtered := build("--no-cache-filter", "two")
+	if filtered[0] != first[0] {
+		t.Errorf("stage one reran with --no-cache-filter two: /one %q, was %q", filtered[0], first[0])
+	}
+	if filtered[1] == first[1] {
+		t.Errorf("stage two came from the cache with --no-cache-filter two: /two %q both times", first[1])
+	}
+	if code, _, errs := runCluster(t, runArgs(file, dir, "--no-cache", "--no-cache-filter", "two")...); code != 1 ||
+		!strings.Contains(errs, "--no-cache and --no-cache-filter cannot be used together") {
+		t.Errorf("--no-cache with --no-cache-filter = %d, want 1 naming both\n%s", code, errs)
+	}
+}
+
+// A build context given as the URL of a tar.gz is downloaded and unpacked by the daemon.
+func TestRunTarballURLContext(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	src := t.TempDir()
+	writeFile(t, src, "Dockerfile", "FROM base\nCOPY msg /msg\n")
+	writeFile(t, src, "msg", "tarball "+ns+"\n")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(tarOf(t, src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int32
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ctx.tar.gz" {
+			http.NotFound(w, r)
+			return
+		}
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/gzip")
+		w.Write(gz.Bytes())
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	url := fmt.Sprintf("http://%s/ctx.tar.gz", l.Addr())
+	code, out, errs := runCluster(t, runArgs(file, url, "--progress=quiet", "--output=-")...)
+	if code != 0 {
+		t.Fatalf("run %s = %d\n%s", url, code, errs)
+	}
+	if got := tarFile(t, out, "msg"); got != "tarball "+ns+"\n" {
+		t.Errorf("/msg = %q from the tarball context", got)
+	}
+	if served.Load() == 0 {
+		t.Errorf("the daemon never fetched %s", url)
+	}
+}
+
+// --sbom=generator=IMAGE runs that image as BuildKit's SBOM scanner and pushes its SPDX
+// statement as an attestation of the image. No real scanner can be pulled on the test machines:
+// the generator is testdata/sbomgen, a minimal one (the scanned root's files with their SHA-256,
+// no packages) built here as a static binary and pushed as a one-layer image.
+func TestRunSBOMGenerator(t *testing.T) {
+	lazy.Require(t)
+	ns := env.Namespace(t)
+	file := writeBuilders(t, ns, cliNode)
+	applyFile(t, file)
+	generator := pushGenerator(t, env.Registry+"/"+ns+"/sbomgen:1")
+
+	dir := t.TempDir()
+	msg := "sbom " + ns + "\n"
+	writeFile(t, dir, "Dockerfile", "FROM base\nCOPY msg /msg\n")
+	writeFile(t, dir, "msg", msg)
+	image := env.Registry + "/" + ns + "/sbom:1"
+	mustRun(t, runArgs(file, dir, "--progress=quiet", "--platform=linux/amd64", "-t", image, "--push",
+		"--sbom=generator="+generator)...)
+
+	got := readPushed(t, image)
+	spdx, prov := "https://spdx.dev/Document", "https://slsa.dev/provenance/v1"
+	if d := cmp.Diff([]string{"linux/amd64 " + prov, "linux/amd64 " + spdx}, got.Predicates); d != "" {
+		t.Fatalf("in-toto predicates of %s (-want +got)\n%s", image, d)
+	}
+	st := attestationStatement(t, image, got.Attestation["linux/amd64"], spdx)
+	var sbom struct {
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		Predicate struct {
+			Version      string `json:"spdxVersion"`
+			CreationInfo struct {
+				Creators []string `json:"creators"`
+			} `json:"creationInfo"`
+			Files []struct {
+				Name      string `json:"fileName"`
+				Checksums []struct {
+					Algorithm string `json:"algorithm"`
+					Value     string `json:"checksumValue"`
+				} `json:"checksums"`
+			} `json:"files"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal(st, &sbom); err != nil {
+		t.Fatalf("SPDX statement: %v\n%s", err, st)
+	}
+	// BuildKit adds itself to the creators
+	if sbom.PredicateType != spdx || sbom.Predicate.Version != "SPDX-2.3" ||
+		!slices.Contains(sbom.Predicate.CreationInfo.Creators, "Tool: bkctl-test-sbomgen") {
+		t.Errorf("statement: predicateType %q, spdxVersion %q, creators %v; want %s from bkctl-test-sbomgen",
+			sbom.PredicateType, sbom.Predicate.Version, sbom.Predicate.CreationInfo.Creators, spdx)
+	}
+	if len(sbom.Subject) != 1 || "sha256:"+sbom.Subject[0].Digest["sha256"] != got.ByPlatform["linux/amd64"] {
+		t.Errorf("statement subjects %+v, want the image manifest %s", sbom.Subject, got.ByPlatform["linux/amd64"])
+	}
+	sum := sha256.Sum256([]byte(msg))
+	var listed []string
+	found := false
+	for _, f := range sbom.Predicate.Files {
+		listed = append(listed, f.Name)
+		if f.Name == "/msg" {
+			found = len(f.Checksums) == 1 && f.Checksums[0].Value == hex.EncodeToString(sum[:])
+		}
+	}
+	if !found {
+		t.Errorf("the SBOM does not list /msg with SHA256 %x; files: %v", sum, listed)
+	}
+}
+
+// pushGenerator builds testdata/sbomgen for linux/amd64 without cgo, packs it as a one-layer
+// image whose entrypoint it is, and pushes that to ref.
+func pushGenerator(t *testing.T, ref string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sbomgen")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/sbomgen")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./testdata/sbomgen: %v\n%s", err, out)
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	if err := tw.WriteHeader(&tar.Header{Name: "sbomgen", Mode: 0o755, Size: int64(len(exe)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(exe); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tarball.LayerFromReader(bytes.NewReader(layer.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Config = v1.Config{Entrypoint: []string{"/sbomgen"}}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("push the generator image %s: %v", ref, err)
+	}
+	return ref
+}
+
+// attestationStatement returns the in-toto statement of predicate type pt in the attestation
+// manifest dgst of image.
+func attestationStatement(t *testing.T, image, dgst, pt string) []byte {
+	t.Helper()
+	r, err := name.ParseReference(image, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r.Context().Digest(dgst))
+	if err != nil {
+		t.Fatalf("read attestation manifest %s: %v", dgst, err)
+	}
+	mf, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range mf.Layers {
+		if d.Annotations["in-toto.io/predicate-type"] != pt {
+			continue
+		}
+		rc, err := layers[i].Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Fatalf("attestation manifest %s has no %s layer", dgst, pt)
+	return nil
+}
