@@ -144,7 +144,7 @@ func TestRunShmSizeUlimit(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no size= in RUN's /dev/shm mount %q", mount)
 		}
-		return m[1], strings.Fields(tarFile(t, out, "nofile"))[0] + ":" + strings.Fields(tarFile(t, out, "nofile"))[1]
+		return m[1], strings.Join(strings.Fields(tarFile(t, out, "nofile")), ":")
 	}
 	defShm, defNofile := read()
 	shm, nofile := read("--shm-size=96m", "--ulimit", "nofile=1357:2468")
@@ -173,9 +173,10 @@ func TestRunCgroupParent(t *testing.T) {
 		t.Fatalf("run --cgroup-parent %s = %d\n%s", parent, code, errs)
 	}
 	cg := tarFile(t, out, "cgroup")
-	t.Logf("/proc/self/cgroup in RUN with --cgroup-parent %s:\n%s", parent, cg)
 	if !strings.Contains(cg, ":/"+parent+"/buildkit/") {
 		t.Errorf("RUN's cgroups are not under /%s/buildkit/:\n%s", parent, cg)
+	} else {
+		t.Logf("/proc/self/cgroup in RUN with --cgroup-parent %s:\n%s", parent, cg)
 	}
 }
 
@@ -284,30 +285,55 @@ func TestRunTarballURLContext(t *testing.T) {
 }
 
 // --sbom=generator=IMAGE runs that image as BuildKit's SBOM scanner and pushes its SPDX
-// statement as an attestation of the image. No real scanner can be pulled on the test machines:
-// the generator is testdata/sbomgen, a minimal one (the scanned root's files with their SHA-256,
-// no packages) built here as a static binary and pushed as a one-layer image.
+// statement as an attestation of each platform's image; built on two nodes, both nodes' statements
+// are in the merged index. No real scanner can be pulled on the test machines: the generator is
+// testdata/sbomgen, a minimal one (the scanned root's files with their SHA-256, no packages)
+// built here as a static binary per architecture and pushed as an index of one-layer images. A
+// node runs the generator for its own platform, so the arm64 node runs the arm64 one (emulated).
 func TestRunSBOMGenerator(t *testing.T) {
 	lazy.Require(t)
 	ns := env.Namespace(t)
-	file := writeBuilders(t, ns, cliNode)
+	file := writeBuilders(t, ns, twoNodes)
 	applyFile(t, file)
-	generator := pushGenerator(t, env.Registry+"/"+ns+"/sbomgen:1")
-
+	generator := pushGenerator(t, env.Registry+"/"+ns+"/sbomgen:1", "amd64", "arm64")
 	dir := t.TempDir()
 	msg := "sbom " + ns + "\n"
 	writeFile(t, dir, "Dockerfile", "FROM base\nCOPY msg /msg\n")
 	writeFile(t, dir, "msg", msg)
-	image := env.Registry + "/" + ns + "/sbom:1"
-	mustRun(t, runArgs(file, dir, "--progress=quiet", "--platform=linux/amd64", "-t", image, "--push",
-		"--sbom=generator="+generator)...)
+	sum := sha256.Sum256([]byte(msg))
 
-	got := readPushed(t, image)
-	spdx, prov := "https://spdx.dev/Document", "https://slsa.dev/provenance/v1"
-	if d := cmp.Diff([]string{"linux/amd64 " + prov, "linux/amd64 " + spdx}, got.Predicates); d != "" {
-		t.Fatalf("in-toto predicates of %s (-want +got)\n%s", image, d)
+	for name, platforms := range map[string][]string{
+		"one node":  {"linux/amd64"},
+		"two nodes": {"linux/amd64", "linux/arm64"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			image := env.Registry + "/" + ns + "/" + strings.ReplaceAll(name, " ", "-") + ":1"
+			mustRun(t, runArgs(file, dir, "--progress=quiet", "--platform", strings.Join(platforms, ","), "-t", image,
+				"--push", "--sbom=generator="+generator)...)
+			got := readPushed(t, image)
+			var want []string
+			for _, p := range platforms {
+				want = append(want, p+" "+predicateSLSA, p+" "+predicateSPDX)
+			}
+			if d := cmp.Diff(want, got.Predicates); d != "" {
+				t.Fatalf("in-toto predicates of %s (-want +got)\n%s", image, d)
+			}
+			for _, p := range platforms {
+				checkSBOM(t, attestationStatement(t, image, got.Attestation[p], predicateSPDX), got.ByPlatform[p], "/msg", sum)
+			}
+		})
 	}
-	st := attestationStatement(t, image, got.Attestation["linux/amd64"], spdx)
+}
+
+const (
+	predicateSPDX = "https://spdx.dev/Document"
+	predicateSLSA = "https://slsa.dev/provenance/v1" // BuildKit v0.34's default SLSA version
+)
+
+// checkSBOM checks that st is an SPDX statement of testdata/sbomgen about the image manifest
+// subject that lists file with its SHA-256.
+func checkSBOM(t *testing.T, st []byte, subject, file string, sum [32]byte) {
+	t.Helper()
 	var sbom struct {
 		PredicateType string `json:"predicateType"`
 		Subject       []struct {
@@ -328,40 +354,55 @@ func TestRunSBOMGenerator(t *testing.T) {
 		} `json:"predicate"`
 	}
 	if err := json.Unmarshal(st, &sbom); err != nil {
-		t.Fatalf("SPDX statement: %v\n%s", err, st)
+		t.Fatalf("SPDX statement of %s: %v\n%s", subject, err, st)
 	}
 	// BuildKit adds itself to the creators
-	if sbom.PredicateType != spdx || sbom.Predicate.Version != "SPDX-2.3" ||
+	if sbom.PredicateType != predicateSPDX || sbom.Predicate.Version != "SPDX-2.3" ||
 		!slices.Contains(sbom.Predicate.CreationInfo.Creators, "Tool: bkctl-test-sbomgen") {
-		t.Errorf("statement: predicateType %q, spdxVersion %q, creators %v; want %s from bkctl-test-sbomgen",
-			sbom.PredicateType, sbom.Predicate.Version, sbom.Predicate.CreationInfo.Creators, spdx)
+		t.Errorf("statement of %s: predicateType %q, spdxVersion %q, creators %v; want %s from bkctl-test-sbomgen",
+			subject, sbom.PredicateType, sbom.Predicate.Version, sbom.Predicate.CreationInfo.Creators, predicateSPDX)
 	}
-	if len(sbom.Subject) != 1 || "sha256:"+sbom.Subject[0].Digest["sha256"] != got.ByPlatform["linux/amd64"] {
-		t.Errorf("statement subjects %+v, want the image manifest %s", sbom.Subject, got.ByPlatform["linux/amd64"])
+	if len(sbom.Subject) != 1 || "sha256:"+sbom.Subject[0].Digest["sha256"] != subject {
+		t.Errorf("statement subjects %+v, want the image manifest %s", sbom.Subject, subject)
 	}
-	sum := sha256.Sum256([]byte(msg))
 	var listed []string
-	found := false
 	for _, f := range sbom.Predicate.Files {
 		listed = append(listed, f.Name)
-		if f.Name == "/msg" {
-			found = len(f.Checksums) == 1 && f.Checksums[0].Value == hex.EncodeToString(sum[:])
+		if f.Name == file && len(f.Checksums) == 1 && f.Checksums[0].Algorithm == "SHA256" &&
+			f.Checksums[0].Value == hex.EncodeToString(sum[:]) {
+			return
 		}
 	}
-	if !found {
-		t.Errorf("the SBOM does not list /msg with SHA256 %x; files: %v", sum, listed)
-	}
+	t.Errorf("the SBOM of %s does not list %s with SHA256 %x; files: %v", subject, file, sum, listed)
 }
 
-// pushGenerator builds testdata/sbomgen for linux/amd64 without cgo, packs it as a one-layer
-// image whose entrypoint it is, and pushes that to ref.
-func pushGenerator(t *testing.T, ref string) string {
+// pushGenerator builds testdata/sbomgen without cgo for each Linux architecture, packs each as a
+// one-layer image whose entrypoint it is, and pushes their index to ref.
+func pushGenerator(t *testing.T, ref string, archs ...string) string {
+	t.Helper()
+	idx := v1.ImageIndex(empty.Index)
+	for _, arch := range archs {
+		img := generatorImage(t, arch)
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, idx); err != nil {
+		t.Fatalf("push the generator image %s: %v", ref, err)
+	}
+	return ref
+}
+
+func generatorImage(t *testing.T, arch string) v1.Image {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sbomgen")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/sbomgen")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./testdata/sbomgen: %v\n%s", err, out)
+		t.Fatalf("go build ./testdata/sbomgen for %s: %v\n%s", arch, err, out)
 	}
 	exe, err := os.ReadFile(bin)
 	if err != nil {
@@ -391,19 +432,12 @@ func pushGenerator(t *testing.T, ref string) string {
 		t.Fatal(err)
 	}
 	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.OS, cfg.Architecture = "linux", arch
 	cfg.Config = v1.Config{Entrypoint: []string{"/sbomgen"}}
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push the generator image %s: %v", ref, err)
-	}
-	return ref
+	return img
 }
 
 // attestationStatement returns the in-toto statement of predicate type pt in the attestation
