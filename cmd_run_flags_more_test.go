@@ -123,7 +123,8 @@ func historyAttrs(t *testing.T, ns, ref string) map[string]string {
 }
 
 // --shm-size sets the size of RUN's /dev/shm and --ulimit its limits, read back from files RUN
-// wrote into the exported tar; a build without them shows the defaults differ.
+// wrote into the exported tar; a build without them shows the defaults differ. A limit given
+// twice takes the last value, as with docker's and buildx's --ulimit.
 func TestRunShmSizeUlimit(t *testing.T) {
 	lazy.Require(t)
 	ns := env.Namespace(t)
@@ -131,9 +132,9 @@ func TestRunShmSizeUlimit(t *testing.T) {
 	applyFile(t, file)
 	dir := t.TempDir()
 	writeFile(t, dir, "Dockerfile", "FROM base\nRUN echo "+ns+" && grep ' /dev/shm ' /proc/mounts > /shm && "+
-		"{ ulimit -Sn; ulimit -Hn; } > /nofile\n")
+		"echo nofile=$(ulimit -Sn):$(ulimit -Hn) nproc=$(ulimit -Su):$(ulimit -Hu) > /limits\n")
 	shmSize := regexp.MustCompile(`\bsize=(\d+k)\b`)
-	read := func(more ...string) (shm, nofile string) {
+	read := func(more ...string) (shm, limits string) {
 		t.Helper()
 		code, out, errs := runCluster(t, runArgs(file, dir, append([]string{"--progress=quiet", "--output=-"}, more...)...)...)
 		if code != 0 {
@@ -144,16 +145,27 @@ func TestRunShmSizeUlimit(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no size= in RUN's /dev/shm mount %q", mount)
 		}
-		return m[1], strings.Join(strings.Fields(tarFile(t, out, "nofile")), ":")
+		return m[1], strings.TrimSpace(tarFile(t, out, "limits"))
 	}
-	defShm, defNofile := read()
-	shm, nofile := read("--shm-size=96m", "--ulimit", "nofile=1357:2468")
-	t.Logf("RUN's /dev/shm and nofile: default %s %s, with the flags %s %s", defShm, defNofile, shm, nofile)
-	if shm != "98304k" || defShm == shm {
-		t.Errorf("/dev/shm size with --shm-size=96m = %s (default %s), want 98304k", shm, defShm)
-	}
-	if nofile != "1357:2468" || defNofile == nofile {
-		t.Errorf("nofile soft:hard with --ulimit nofile=1357:2468 = %s (default %s), want 1357:2468", nofile, defNofile)
+	defShm, defLimits := read()
+	t.Logf("RUN's defaults: /dev/shm size=%s, %s", defShm, defLimits)
+	defNproc := strings.Fields(defLimits)[1]
+	for _, tc := range []struct {
+		flags       []string
+		shm, limits string
+	}{
+		{[]string{"--shm-size=96m"}, "98304k", defLimits},
+		{[]string{"--ulimit", "nofile=1357:2468", "--ulimit", "nproc=777:888"}, defShm, "nofile=1357:2468 nproc=777:888"},
+		{[]string{"--ulimit", "nofile=1000:2000", "--ulimit", "nofile=1357:2468"}, defShm, "nofile=1357:2468 " + defNproc},
+		{[]string{"--shm-size=1g", "--ulimit", "nofile=4096"}, "1048576k", "nofile=4096:4096 " + defNproc},
+	} {
+		if tc.shm == defShm && tc.limits == defLimits {
+			t.Fatalf("case %v expects the defaults: it would prove nothing", tc.flags)
+		}
+		shm, limits := read(tc.flags...)
+		if shm != tc.shm || limits != tc.limits {
+			t.Errorf("RUN with %v: /dev/shm size=%s, %s; want size=%s, %s", tc.flags, shm, limits, tc.shm, tc.limits)
+		}
 	}
 }
 
