@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,8 +212,8 @@ func dirExists(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// --no-cache-filter reruns the named stage on a rebuild while the others come from the cache:
-// each stage writes random bytes, so a rerun stage has new ones.
+// --no-cache-filter reruns the named stages on a rebuild while the others come from the cache:
+// each stage writes random bytes, so a rerun stage has new ones. The flag may be repeated.
 func TestRunNoCacheFilter(t *testing.T) {
 	lazy.Require(t)
 	ns := env.Namespace(t)
@@ -243,13 +242,20 @@ func TestRunNoCacheFilter(t *testing.T) {
 	if filtered[1] == first[1] {
 		t.Errorf("stage two came from the cache with --no-cache-filter two: /two %q both times", first[1])
 	}
+	both := build("--no-cache-filter", "one", "--no-cache-filter", "two")
+	if both[0] == filtered[0] || both[1] == filtered[1] {
+		t.Errorf("--no-cache-filter one --no-cache-filter two: /one %q, /two %q; both stages must rerun (before: %q, %q)",
+			both[0], both[1], filtered[0], filtered[1])
+	}
 	if code, _, errs := runCluster(t, runArgs(file, dir, "--no-cache", "--no-cache-filter", "two")...); code != 1 ||
 		!strings.Contains(errs, "--no-cache and --no-cache-filter cannot be used together") {
 		t.Errorf("--no-cache with --no-cache-filter = %d, want 1 naming both\n%s", code, errs)
 	}
 }
 
-// A build context given as the URL of a tar.gz is downloaded and unpacked by the daemon.
+// A build context given as the URL of a tar.gz is downloaded and unpacked by the daemon, its
+// Dockerfile found at the root or where -f names it inside the archive; the URL of a plain
+// Dockerfile is built with an empty context.
 func TestRunTarballURLContext(t *testing.T) {
 	lazy.Require(t)
 	ns := env.Namespace(t)
@@ -258,6 +264,10 @@ func TestRunTarballURLContext(t *testing.T) {
 	src := t.TempDir()
 	writeFile(t, src, "Dockerfile", "FROM base\nCOPY msg /msg\n")
 	writeFile(t, src, "msg", "tarball "+ns+"\n")
+	if err := os.Mkdir(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(src, "sub"), "Other.Dockerfile", "FROM base\nCOPY msg /other\n")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	if _, err := zw.Write(tarOf(t, src)); err != nil {
@@ -266,33 +276,56 @@ func TestRunTarballURLContext(t *testing.T) {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var served atomic.Int32
+	files := map[string][]byte{
+		"/ctx.tar.gz": gz.Bytes(),
+		"/Dockerfile": []byte("FROM base\nRUN echo url-dockerfile-" + ns + " > /msg\n"),
+	}
+	var mu sync.Mutex
+	served := map[string]int{}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/ctx.tar.gz" {
+		b, ok := files[r.URL.Path]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
-		served.Add(1)
-		w.Header().Set("Content-Type", "application/gzip")
-		w.Write(gz.Bytes())
+		mu.Lock()
+		served[r.URL.Path]++
+		mu.Unlock()
+		w.Write(b)
 	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 
-	url := fmt.Sprintf("http://%s/ctx.tar.gz", l.Addr())
-	code, out, errs := runCluster(t, runArgs(file, url, "--progress=quiet", "--output=-")...)
-	if code != 0 {
-		t.Fatalf("run %s = %d\n%s", url, code, errs)
-	}
-	if got := tarFile(t, out, "msg"); got != "tarball "+ns+"\n" {
-		t.Errorf("/msg = %q from the tarball context", got)
-	}
-	if served.Load() == 0 {
-		t.Errorf("the daemon never fetched %s", url)
+	for name, tc := range map[string]struct {
+		path, file, want string
+		flags            []string
+	}{
+		"tar.gz":            {path: "/ctx.tar.gz", file: "msg", want: "tarball " + ns + "\n"},
+		"tar.gz with -f":    {path: "/ctx.tar.gz", file: "other", want: "tarball " + ns + "\n", flags: []string{"-f", "sub/Other.Dockerfile"}},
+		"Dockerfile by URL": {path: "/Dockerfile", file: "msg", want: "url-dockerfile-" + ns + "\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mu.Lock()
+			before := served[tc.path]
+			mu.Unlock()
+			url := "http://" + l.Addr().String() + tc.path
+			code, out, errs := runCluster(t, runArgs(file, url, append([]string{"--progress=quiet", "--output=-"}, tc.flags...)...)...)
+			if code != 0 {
+				t.Fatalf("run %s %v = %d\n%s", url, tc.flags, code, errs)
+			}
+			if got := tarFile(t, out, tc.file); got != tc.want {
+				t.Errorf("/%s = %q, want %q", tc.file, got, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if served[tc.path] == before {
+				t.Errorf("the daemon never fetched %s", url)
+			}
+		})
 	}
 }
 
