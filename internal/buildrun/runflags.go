@@ -2,8 +2,10 @@ package buildrun
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,15 +120,22 @@ func ParseExtraHosts(values []string) (string, error) {
 }
 
 // ParseUlimits parses --ulimit values (NAME=SOFT[:HARD]) with docker's go-units, the parser
-// under docker's and buildx's ulimit options, into the frontend's ulimit attribute.
+// under docker's and buildx's ulimit options, into the frontend's ulimit attribute. As with
+// their option, a name given twice keeps its last value and the limits are sorted by name. Both
+// entries of a name would reach runc, which sets them in order and cannot raise the hard limit
+// that the first one lowered ("error setting rlimit type 7: operation not permitted").
 func ParseUlimits(values []string) (string, error) {
-	var out []string
+	byName := map[string]string{}
 	for _, v := range values {
 		u, err := units.ParseUlimit(v)
 		if err != nil {
 			return "", fmt.Errorf("--ulimit %q: %w", v, err)
 		}
-		out = append(out, u.String())
+		byName[u.Name] = u.String()
+	}
+	out := make([]string, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[name])
 	}
 	return strings.Join(out, ","), nil
 }

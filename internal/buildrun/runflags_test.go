@@ -118,6 +118,39 @@ func TestBuildFlagsApply(t *testing.T) {
 	}
 }
 
+// --ulimit keeps the last value of each name, sorted by name, as buildx's option does.
+func TestParseUlimits(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in   []string
+		want string
+		err  string
+	}{
+		"none":         {},
+		"one":          {in: []string{"nofile=1024:2048"}, want: "nofile=1024:2048"},
+		"soft only":    {in: []string{"nofile=4096"}, want: "nofile=4096:4096"},
+		"sorted":       {in: []string{"nproc=7:8", "core=0", "nofile=1:2"}, want: "core=0:0,nofile=1:2,nproc=7:8"},
+		"last wins":    {in: []string{"nofile=1000:2000", "nproc=7:8", "nofile=1357:2468"}, want: "nofile=1357:2468,nproc=7:8"},
+		"no value":     {in: []string{"nofile"}, err: `--ulimit "nofile"`},
+		"unknown name": {in: []string{"files=1"}, err: `--ulimit "files=1"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := buildrun.ParseUlimits(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %q, %v; want an error with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
 // -o type=cacheonly parses; a remote context is recognized as buildx recognizes it.
 func TestCacheOnlyAndRemoteContexts(t *testing.T) {
 	outs, err := buildrun.ParseOutputs([]string{"type=cacheonly"}, false)
