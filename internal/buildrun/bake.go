@@ -72,13 +72,15 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 	if opts.KeepGoing {
 		g, gctx = &errgroup.Group{}, ctx
 	}
+	pool := newConnPool(gctx)
+	defer pool.close()
 	if opts.MaxParallelism > 0 {
 		g.SetLimit(opts.MaxParallelism)
 	}
 	for _, t := range targets {
 		g.Go(func() error {
 			o := t.Options
-			o.Pinned = maps.Clone(pins[t.Name])
+			o.Pinned, o.pool = maps.Clone(pins[t.Name]), pool
 			if o.StickyKey == "" {
 				o.StickyKey = t.Name
 			}

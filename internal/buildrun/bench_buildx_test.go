@@ -138,12 +138,15 @@ func BenchmarkRunVsBuildx(b *testing.B) {
 	}
 }
 
-// BenchmarkBakeVsBuildx times `bkctl bake` of 8 independent targets (half linux/amd64, half
-// linux/arm64, fresh content each round) on a builder of 2 nodes × 2 replicas against the real
-// `buildx bake` of the same file with the instance `bkctl buildx write` makes. Every pod shares
-// this machine's cores, so spreading cannot buy CPU here; to model N real nodes it also times
-// each target alone and prints the makespan that bkctl's spread would give if each pod had its
-// own machine (the busiest pod's sum of its targets' times) against one pod per node (buildx).
+// BenchmarkBakeVsBuildx times `bkctl bake` of 8 targets (half linux/amd64, half linux/arm64,
+// fresh content each round) on a builder of 2 nodes × 2 replicas against the real `buildx bake`
+// of the same file with the instance `bkctl buildx write` makes, in two shapes: independent
+// targets (each copies its own file), and targets that share a prefix (the same COPY before
+// their own RUN), which buildx builds once per node on its one pod while bkctl's spread builds it
+// on each pod. Every pod shares this machine's cores, so spreading cannot buy CPU here; to model
+// N real nodes it also times each target alone and prints the makespan that bkctl's spread would
+// give if each pod had its own machine (the busiest pod's sum of its targets' times) against one
+// pod per node (buildx).
 func BenchmarkBakeVsBuildx(b *testing.B) {
 	lazy.Require(b)
 	ns, err := env.CreateNamespace(context.Background(), "bench-bake")
@@ -154,41 +157,51 @@ func BenchmarkBakeVsBuildx(b *testing.B) {
 	yaml := strings.Replace(builderYAML(ns, "sticky", 2), "nodeSelector: {kubernetes.io/arch: arm64}", "nodeSelector: {kubernetes.io/arch: arm64}\n        replicas: 2", 1)
 	s := newSideBySide(b, yaml)
 	dir := b.TempDir()
-	df := "FROM base\nARG T\nCOPY data /data\nRUN i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo $T > /t\n"
 	var hcl strings.Builder
-	fmt.Fprintf(&hcl, "group \"default\" {\n  targets = [\"t\"]\n}\ntarget \"t\" {\n  name = \"t${i}\"\n  matrix = { i = [\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"] }\n")
-	fmt.Fprintf(&hcl, "  args = { T = \"t${i}\" }\n  contexts = { base = \"oci-layout://%s@%s\" }\n", env.BaseLayout, env.BaseDigest)
+	fmt.Fprintf(&hcl, "variable \"DF\" {}\ngroup \"default\" {\n  targets = [\"t\"]\n}\ntarget \"t\" {\n  name = \"t${i}\"\n  matrix = { i = [\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"] }\n")
+	fmt.Fprintf(&hcl, "  dockerfile = DF\n  args = { T = \"t${i}\" }\n  contexts = { base = \"oci-layout://%s@%s\" }\n", env.BaseLayout, env.BaseDigest)
 	fmt.Fprintf(&hcl, "  platforms = [parseint(i, 10) %% 2 == 0 ? \"linux/amd64\" : \"linux/arm64\"]\n  output = [\"type=cacheonly\"]\n}\n")
-	for name, body := range map[string]string{"Dockerfile": df, "docker-bake.hcl": hcl.String()} {
+	const run = "RUN i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo $T > /t\n"
+	files := map[string]string{
+		"docker-bake.hcl":        hcl.String(),
+		"independent.Dockerfile": "FROM base\nARG T\nCOPY $T /data\n" + run,
+		"shared.Dockerfile":      "FROM base\nCOPY data /data\nARG T\n" + run,
+	}
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
 	fresh := func() {
-		data := make([]byte, 1<<20)
-		_, _ = rand.Read(data)
-		if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	times := map[string][]time.Duration{}
-	for round := range max(b.N, 3) + 1 {
-		for i, tool := range []string{"bkctl", "buildx"} {
-			if round%2 == 1 {
-				tool = []string{"buildx", "bkctl"}[i]
-			}
-			fresh()
-			d := s.time(b, dir, tool, "bake", "--progress=quiet", "--allow", "fs.read="+env.BaseLayout)
-			if round > 0 {
-				times[tool] = append(times[tool], d)
+		for _, name := range []string{"data", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"} {
+			data := make([]byte, 1<<20)
+			_, _ = rand.Read(data)
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
-	bk, bx := median(times["bkctl"]), median(times["buildx"])
-	b.ReportMetric(bk.Seconds(), "bake-bkctl-s")
-	b.ReportMetric(bx.Seconds(), "bake-buildx-s")
-	b.Logf("8 targets on 2 nodes × 2 replicas: bkctl bake median %.3fs %v | buildx bake median %.3fs %v | ratio %.2f (goal ≤ 1.0)",
-		bk.Seconds(), rounded(times["bkctl"]), bx.Seconds(), rounded(times["buildx"]), bk.Seconds()/bx.Seconds())
+	for _, shape := range []string{"independent", "shared"} {
+		b.Setenv("DF", shape+".Dockerfile")
+		times := map[string][]time.Duration{}
+		for round := range max(b.N, 5) + 1 {
+			for i, tool := range []string{"bkctl", "buildx"} {
+				if round%2 == 1 {
+					tool = []string{"buildx", "bkctl"}[i]
+				}
+				fresh()
+				d := s.time(b, dir, tool, "bake", "--progress=quiet", "--allow", "fs.read="+env.BaseLayout)
+				if round > 0 {
+					times[tool] = append(times[tool], d)
+				}
+			}
+		}
+		bk, bx := median(times["bkctl"]), median(times["buildx"])
+		b.ReportMetric(bk.Seconds(), "bake-"+shape+"-bkctl-s")
+		b.ReportMetric(bx.Seconds(), "bake-"+shape+"-buildx-s")
+		b.Logf("8 %s targets on 2 nodes × 2 replicas: bkctl bake median %.3fs %v | buildx bake median %.3fs %v | ratio %.2f (goal ≤ 1.0)",
+			shape, bk.Seconds(), rounded(times["bkctl"]), bx.Seconds(), rounded(times["buildx"]), bk.Seconds()/bx.Seconds())
+	}
 
 	// the model: each target alone, then the makespans of the two placements
 	fresh()

@@ -23,6 +23,7 @@ type daemonConn struct {
 	workers []ocispecs.Platform
 	cancel  context.CancelFunc
 	dialer  *podexec.DaemonDialer
+	shared  bool // a bake's connection (connPool), closed with the pool
 }
 
 // connect chooses a daemon of node n and connects to it, asking for its workers to know it
@@ -39,7 +40,8 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			return nil, err // the API server answered with an error: not a pod's fault
 		}
 		d, err := Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
-		if p := r.opts.Pinned[n.Name]; p != "" && !avoid[p] && slices.Contains(daemons, p) {
+		p := r.opts.Pinned[n.Name]
+		if p != "" && !avoid[p] && slices.Contains(daemons, p) {
 			d, err = p, nil
 		}
 		if errors.Is(err, ErrNoDaemon) && len(daemons) > 0 {
@@ -50,7 +52,12 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			last = err
 			continue
 		}
-		dc, err := dialDaemon(ctx, n.Transport, d)
+		var dc *daemonConn
+		if r.opts.pool != nil && d == p {
+			dc, err = r.opts.pool.get(ctx, n, d)
+		} else {
+			dc, err = dialDaemon(ctx, n.Transport, d)
+		}
 		if err == nil {
 			return dc, nil
 		}
@@ -91,8 +98,12 @@ func dialDaemon(ctx context.Context, t podexec.Transport, daemon string) (*daemo
 	return dc, nil
 }
 
-// close ends the client and the transport's sessions.
+// close ends the client and the transport's sessions, unless the connection is a bake's shared
+// one.
 func (dc *daemonConn) close() {
+	if dc.shared {
+		return
+	}
 	_ = dc.client.Close()
 	dc.cancel()
 	dc.dialer.Close()
