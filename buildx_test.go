@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	controlapi "github.com/moby/buildkit/api/services/control"
-	bkclient "github.com/moby/buildkit/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -129,32 +125,6 @@ func podNames(t *testing.T, ns, node string) []string {
 		out = append(out, p.Name)
 	}
 	return out
-}
-
-// historyRefs returns the refs in the build history of the buildkitd at addr.
-func historyRefs(ctx context.Context, addr string) ([]string, error) {
-	c, err := bkclient.New(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true})
-	if err != nil {
-		return nil, err
-	}
-	var refs []string
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return refs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ev.Record != nil {
-			refs = append(refs, ev.Record.Ref)
-		}
-	}
 }
 
 func readFile(t *testing.T, path string) string {

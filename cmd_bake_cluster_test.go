@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	controlapi "github.com/moby/buildkit/api/services/control"
-	bkclient "github.com/moby/buildkit/client"
 )
 
 // bakeSetup applies a builder with two pods on the amd64 node and writes a Dockerfile and the
@@ -183,34 +180,17 @@ func historyArg(t *testing.T, ns, pod, name string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	addr, err := env.PodDaemon(ctx, ns, pod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := bkclient.New(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true})
+	recs, err := env.PodHistory(ctx, ns, pod, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Record != nil {
-			if v, ok := ev.Record.FrontendAttrs["build-arg:"+name]; ok {
-				out = append(out, v)
-			}
+	for _, r := range recs {
+		if v, ok := r.FrontendAttrs["build-arg:"+name]; ok {
+			out = append(out, v)
 		}
 	}
+	return out
 }
 
 // bkctl bake and the real buildx bake, given the same bake file (a group, a matrix, a target of

@@ -29,8 +29,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	controlapi "github.com/moby/buildkit/api/services/control"
-	bkclient "github.com/moby/buildkit/client"
 )
 
 // --pull sends image-resolve-mode=pull, and a base image rebuilt under the same tag in the
@@ -94,31 +92,14 @@ func historyAttrs(t *testing.T, ns, ref string) map[string]string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	addr, err := env.PodDaemon(ctx, ns, pods[0])
+	recs, err := env.PodHistory(ctx, ns, pods[0], ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := bkclient.New(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
+	if len(recs) == 0 {
+		t.Fatalf("build %s is not in the history of pod %s", ref, pods[0])
 	}
-	defer c.Close()
-	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true, Ref: ref})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("build %s is not in the history of %s", ref, addr)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Record != nil && ev.Record.Ref == ref {
-			return ev.Record.FrontendAttrs
-		}
-	}
+	return recs[0].FrontendAttrs
 }
 
 // --shm-size sets the size of RUN's /dev/shm and --ulimit its limits, read back from files RUN

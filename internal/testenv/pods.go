@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
+	controlapi "github.com/moby/buildkit/api/services/control"
+	bkclient "github.com/moby/buildkit/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -180,4 +184,36 @@ func randSuffix() string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// PodHistory returns the build history records of the buildkitd that serves pod ns/pod: every
+// build, or only build ref when ref is not "". Tests read it to see which daemon built what, and
+// with which frontend attributes.
+func (e *Env) PodHistory(ctx context.Context, namespace, pod, ref string) ([]*controlapi.BuildHistoryRecord, error) {
+	addr, err := e.PodDaemon(ctx, namespace, pod)
+	if err != nil {
+		return nil, err
+	}
+	c, err := bkclient.New(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stream, err := c.ControlClient().ListenBuildHistory(ctx, &controlapi.BuildHistoryRequest{EarlyExit: true, Ref: ref})
+	if err != nil {
+		return nil, fmt.Errorf("build history of %s/%s: %w", namespace, pod, err)
+	}
+	var out []*controlapi.BuildHistoryRecord
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("build history of %s/%s: %w", namespace, pod, err)
+		}
+		if r := ev.GetRecord(); r != nil && ev.GetType() != controlapi.BuildHistoryEventType_DELETED && (ref == "" || r.Ref == ref) {
+			out = append(out, r)
+		}
+	}
 }
