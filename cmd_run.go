@@ -53,10 +53,10 @@ type runCmd struct {
 	CgroupParent  string   `name:"cgroup-parent" help:"Parent cgroup of RUN."`
 	Resource      []string `name:"resource" sep:"none" help:"Resource limit of RUN: KEY=VALUE, KEY memory, memory-swap (-1 unlimited), cpu-shares, cpu-period, cpu-quota, cpuset-cpus, cpuset-mems (repeatable; e.g. memory=2g, cpu-quota=50000)."`
 	Memory        string   `short:"m" name:"memory" hidden:"" help:"Same as --resource memory=VALUE."`
-	MemorySwap    swapFlag `name:"memory-swap" hidden:"" help:"Same as --resource memory-swap=VALUE."`
+	MemorySwap    minusOne `name:"memory-swap" hidden:"" help:"Same as --resource memory-swap=VALUE."`
 	CPUShares     string   `short:"c" name:"cpu-shares" hidden:"" help:"Same as --resource cpu-shares=VALUE."`
 	CPUPeriod     string   `name:"cpu-period" hidden:"" help:"Same as --resource cpu-period=VALUE."`
-	CPUQuota      string   `name:"cpu-quota" hidden:"" help:"Same as --resource cpu-quota=VALUE."`
+	CPUQuota      minusOne `name:"cpu-quota" hidden:"" help:"Same as --resource cpu-quota=VALUE."`
 	CpusetCPUs    string   `name:"cpuset-cpus" hidden:"" help:"Same as --resource cpuset-cpus=VALUE."`
 	CpusetMems    string   `name:"cpuset-mems" hidden:"" help:"Same as --resource cpuset-mems=VALUE."`
 	Call          string   `name:"call" default:"build" help:"Method of evaluating the build: build, check, outline, targets[,format=json][,ignorestatus=true]."`
@@ -207,7 +207,7 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 		Pull: c.Pull, NoCacheFilter: c.NoCacheFilter, ShmSize: c.ShmSize, Ulimit: c.Ulimit,
 		CgroupParent: c.CgroupParent, Call: c.Call, Check: c.Check, Secret: c.Secret, SSH: c.SSH}
 	legacy, err := buildrun.LegacyResources{Memory: c.Memory, MemorySwap: string(c.MemorySwap), CPUShares: c.CPUShares,
-		CPUPeriod: c.CPUPeriod, CPUQuota: c.CPUQuota, CpusetCPUs: c.CpusetCPUs, CpusetMems: c.CpusetMems}.Entries()
+		CPUPeriod: c.CPUPeriod, CPUQuota: string(c.CPUQuota), CpusetCPUs: c.CpusetCPUs, CpusetMems: c.CpusetMems}.Entries()
 	if err != nil {
 		return o, err
 	}
@@ -307,16 +307,16 @@ func writeJSONFile(path string, v any) error {
 	return nil
 }
 
-// swapFlag is --memory-swap, which also takes -1 (unlimited swap) as the next argument, as
-// buildx's flag does, rather than reading it as a short flag.
-type swapFlag string
+// minusOne is a flag whose value may be -1 (--memory-swap -1, --cpu-quota -1: no limit), which
+// it takes from the next argument too, as buildx's flags do, instead of reading it as a flag.
+type minusOne string
 
 // Decode implements kong.MapperValue.
-func (f *swapFlag) Decode(ctx *kong.DecodeContext) error {
+func (f *minusOne) Decode(ctx *kong.DecodeContext) error {
 	t := ctx.Scan.Pop()
 	if s, ok := t.Value.(string); ok && (t.IsValue() || s == "-1") {
-		*f = swapFlag(s)
+		*f = minusOne(s)
 		return nil
 	}
-	return fmt.Errorf("expected a size or -1 but got %q", t)
+	return fmt.Errorf("expected a value or -1 but got %q", t)
 }

@@ -17,7 +17,8 @@ type Resources struct {
 	MemorySwap int64
 	// CPUShares is the relative CPU weight.
 	CPUShares int64
-	// CPUPeriod and CPUQuota are the CFS period and the run time allowed in it, in µs.
+	// CPUPeriod and CPUQuota are the CFS period and the run time allowed in it, in µs; the
+	// daemon's default period is 100000 (100ms).
 	CPUPeriod int64
 	CPUQuota  int64
 	// CpusetCPUs and CpusetMems are the CPUs and memory nodes RUN may use (0-3,5).
@@ -41,7 +42,8 @@ var resourceKeys = strings.Join([]string{resMemory, resMemorySwap, resCPUShares,
 
 // ParseResources parses --resource KEY=VALUE values: memory and memory-swap are sizes (2g,
 // 512m; memory-swap -1 is unlimited), the cpu ones integers, the cpuset ones lists such as
-// 0-3,5. A key given again takes its last value; 0 leaves a key unset, as with docker's flags.
+// 0-3,5. A key given again takes its last value; 0 leaves a key unset, as with docker's flags,
+// and so does cpu-quota -1 (no limit).
 // It refuses what the kernel refuses: a CFS period outside 1ms–1s, a quota under 1ms, and a
 // memory-swap below memory or without it.
 func ParseResources(values []string) (Resources, error) {
@@ -84,6 +86,10 @@ func (r *Resources) set(k, v string) error {
 	case resCPUPeriod:
 		r.CPUPeriod, err = cpuValue(v, 1000, 1000000)
 	case resCPUQuota:
+		if v == "-1" { // docker's and buildx's "no limit"
+			r.CPUQuota = 0
+			return nil
+		}
 		r.CPUQuota, err = cpuValue(v, 1000, 0)
 	case resCpusetCPUs:
 		r.CpusetCPUs, err = v, cpuset.Validate(v)

@@ -28,6 +28,8 @@ func TestParseResources(t *testing.T) {
 		"spaces":          {in: []string{" memory = 1g "}, want: buildrun.Resources{Memory: 1 << 30}},
 		"last wins":       {in: []string{"cpu-shares=100", "cpu-shares=200"}, want: buildrun.Resources{CPUShares: 200}},
 		"zero unsets":     {in: []string{"cpu-quota=20000", "cpu-quota=0"}},
+		"quota no limit":  {in: []string{"cpu-quota=20000", "cpu-quota=-1"}},
+		"negative quota":  {in: []string{"cpu-quota=-2"}, err: `--resource "cpu-quota=-2": must be positive`},
 		"cpuset list":     {in: []string{"cpuset-cpus=0,1"}, want: buildrun.Resources{CpusetCPUs: "0,1"}},
 		"no value":        {in: []string{"memory"}, err: `--resource "memory": want KEY=VALUE`},
 		"unknown key":     {in: []string{"disk=1g"}, err: `--resource "disk=1g": unknown key "disk"`},
@@ -129,7 +131,7 @@ func TestBuildFlagsResource(t *testing.T) {
 		t.Errorf("(-want +got)\n%s", d)
 	}
 	o = buildrun.DefaultOptions()
-	if err := (buildrun.BuildFlags{Resource: []string{"cpu-quota=-1"}}).Apply(&o, lookup(nil)); err == nil {
-		t.Error("cpu-quota=-1: no error")
+	if err := (buildrun.BuildFlags{Resource: []string{"cpu-shares=-1"}}).Apply(&o, lookup(nil)); err == nil {
+		t.Error("cpu-shares=-1: no error")
 	}
 }
