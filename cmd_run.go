@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/alecthomas/kong"
 	"k8s.io/client-go/rest"
 
 	"github.com/bkctl/bkctl/internal/buildrun"
@@ -50,6 +51,14 @@ type runCmd struct {
 	ShmSize       string   `name:"shm-size" help:"Shared memory size of RUN (e.g. 128m)."`
 	Ulimit        []string `name:"ulimit" sep:"none" help:"Ulimit of RUN: NAME=SOFT[:HARD]."`
 	CgroupParent  string   `name:"cgroup-parent" help:"Parent cgroup of RUN."`
+	Resource      []string `name:"resource" sep:"none" help:"Resource limit of RUN: KEY=VALUE, KEY memory, memory-swap (-1 unlimited), cpu-shares, cpu-period, cpu-quota, cpuset-cpus, cpuset-mems (repeatable; e.g. memory=2g, cpu-quota=50000)."`
+	Memory        string   `short:"m" name:"memory" hidden:"" help:"Same as --resource memory=VALUE."`
+	MemorySwap    minusOne `name:"memory-swap" hidden:"" help:"Same as --resource memory-swap=VALUE."`
+	CPUShares     string   `short:"c" name:"cpu-shares" hidden:"" help:"Same as --resource cpu-shares=VALUE."`
+	CPUPeriod     string   `name:"cpu-period" hidden:"" help:"Same as --resource cpu-period=VALUE."`
+	CPUQuota      minusOne `name:"cpu-quota" hidden:"" help:"Same as --resource cpu-quota=VALUE."`
+	CpusetCPUs    string   `name:"cpuset-cpus" hidden:"" help:"Same as --resource cpuset-cpus=VALUE."`
+	CpusetMems    string   `name:"cpuset-mems" hidden:"" help:"Same as --resource cpuset-mems=VALUE."`
 	Call          string   `name:"call" default:"build" help:"Method of evaluating the build: build, check, outline, targets[,format=json][,ignorestatus=true]."`
 	Check         bool     `name:"check" help:"Shorthand for --call=check."`
 	BuildContext  []string `name:"build-context" sep:"none" help:"Named context NAME=DIR|oci-layout://PATH@DIGEST|docker-image://REF."`
@@ -70,10 +79,13 @@ The flags are those of 'docker buildx build' v0.38.2, with its syntax and defaul
 outputs get a mode=min provenance attestation unless --provenance=false or
 BUILDX_NO_DEFAULT_ATTESTATIONS=1, and SOURCE_DATE_EPOCH from the environment becomes a build
 arg. Left out: --load (no docker daemon); --policy (buildx's policy engine, Open Policy
-Agent, would add its package init to every bkctl command); --resource and the legacy
---memory/--cpu-* flags (not yet); --compress, --isolation, --security-opt, --squash, --rm,
---force-rm, which buildx itself ignores. --builder picks a builder of the builders file
-(--builders-file), not a docker context.
+Agent, would add its package init to every bkctl command); --compress, --isolation,
+--security-opt, --squash, --rm, --force-rm, which buildx itself ignores. --builder picks a
+builder of the builders file (--builders-file), not a docker context.
+
+--resource limits the memory and CPU of every RUN; buildx's older flags -m/--memory,
+--memory-swap, -c/--cpu-shares, --cpu-period, --cpu-quota, --cpuset-cpus and --cpuset-mems
+(hidden, as in buildx) set the same keys, and --resource wins where both name one.
 
 Examples:
   bkctl run --builder kube -t registry.example/app:1 --push .
@@ -194,6 +206,12 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 		Annotation: c.Annotation, Allow: c.Allow, Network: c.Network, AddHost: c.AddHost,
 		Pull: c.Pull, NoCacheFilter: c.NoCacheFilter, ShmSize: c.ShmSize, Ulimit: c.Ulimit,
 		CgroupParent: c.CgroupParent, Call: c.Call, Check: c.Check, Secret: c.Secret, SSH: c.SSH}
+	legacy, err := buildrun.LegacyResources{Memory: c.Memory, MemorySwap: string(c.MemorySwap), CPUShares: c.CPUShares,
+		CPUPeriod: c.CPUPeriod, CPUQuota: string(c.CPUQuota), CpusetCPUs: c.CpusetCPUs, CpusetMems: c.CpusetMems}.Entries()
+	if err != nil {
+		return o, err
+	}
+	flags.Resource = append(legacy, c.Resource...)
 	if err := flags.Apply(&o, os.LookupEnv); err != nil {
 		return o, err
 	}
@@ -287,4 +305,18 @@ func writeJSONFile(path string, v any) error {
 		return fmt.Errorf("write metadata file: %w", err)
 	}
 	return nil
+}
+
+// minusOne is a flag whose value may be -1 (--memory-swap -1, --cpu-quota -1: no limit), which
+// it takes from the next argument too, as buildx's flags do, instead of reading it as a flag.
+type minusOne string
+
+// Decode implements kong.MapperValue.
+func (f *minusOne) Decode(ctx *kong.DecodeContext) error {
+	t := ctx.Scan.Pop()
+	if s, ok := t.Value.(string); ok && (t.IsValue() || s == "-1") {
+		*f = minusOne(s)
+		return nil
+	}
+	return fmt.Errorf("expected a value or -1 but got %q", t)
 }

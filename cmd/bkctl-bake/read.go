@@ -62,7 +62,7 @@ func convert(name string, t *bake.Target) bakedef.Target {
 		Name: name, Contexts: t.Contexts, DockerfileInline: t.DockerfileInline,
 		Args: values(t.Args), Labels: values(t.Labels), Tags: t.Tags, Platforms: t.Platforms,
 		Annotations: t.Annotations, Entitlements: t.Entitlements, NoCacheFilter: t.NoCacheFilter,
-		Ulimits: t.Ulimits,
+		Ulimits: t.Ulimits, Resources: t.Resources.ToEntries(),
 		Context: deref(t.Context), Dockerfile: deref(t.Dockerfile), Target: deref(t.Target),
 		Network: deref(t.NetworkMode), ShmSize: deref(t.ShmSize), Call: deref(t.Call),
 		NoCache: t.NoCache != nil && *t.NoCache, Pull: t.Pull != nil && *t.Pull,

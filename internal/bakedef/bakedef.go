@@ -49,5 +49,6 @@ type Target struct {
 	Network          string            `json:"network,omitempty"`
 	ShmSize          string            `json:"shmSize,omitempty"`
 	Ulimits          []string          `json:"ulimits,omitempty"`
+	Resources        []string          `json:"resources,omitempty"` // --resource KEY=VALUE
 	Call             string            `json:"call,omitempty"`
 }

@@ -47,7 +47,8 @@ func TargetOptions(t bakedef.Target, base Options, lookup func(string) (string, 
 	}
 	flags := BuildFlags{Attest: t.Attest, Annotation: t.Annotations, Allow: t.Entitlements,
 		Network: t.Network, AddHost: t.ExtraHosts, Pull: t.Pull, NoCacheFilter: t.NoCacheFilter,
-		ShmSize: t.ShmSize, Ulimit: t.Ulimits, Call: t.Call, Secret: t.Secrets, SSH: t.SSH}
+		ShmSize: t.ShmSize, Ulimit: t.Ulimits, Resource: t.Resources, Call: t.Call, Secret: t.Secrets,
+		SSH: t.SSH}
 	if err := flags.Apply(&o, lookup); err != nil {
 		return o, err
 	}

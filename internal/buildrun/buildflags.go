@@ -32,6 +32,7 @@ type BuildFlags struct {
 	Check         bool
 	Secret        []string
 	SSH           []string
+	Resource      []string // --resource KEY=VALUE (LegacyResources.Entries for --memory, …)
 }
 
 // Apply parses f into o. lookup reads the environment (BUILDX_NO_DEFAULT_ATTESTATIONS,
@@ -65,6 +66,9 @@ func (f BuildFlags) Apply(o *Options, lookup func(string) (string, bool)) error 
 		return err
 	}
 	if o.Ulimits, err = ParseUlimits(f.Ulimit); err != nil {
+		return err
+	}
+	if o.Resources, err = ParseResources(f.Resource); err != nil {
 		return err
 	}
 	if o.NoCache && len(f.NoCacheFilter) > 0 {

@@ -66,6 +66,8 @@ type Options struct {
 	ShmSize int64
 	// Ulimits is the ulimit attribute (ParseUlimits).
 	Ulimits string
+	// Resources are the cgroup limits of RUN (ParseResources).
+	Resources Resources
 	// CgroupParent is the parent cgroup of RUN.
 	CgroupParent string
 	// CallFunc evaluates the build by a frontend subrequest instead of building it; its result

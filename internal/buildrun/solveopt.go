@@ -86,6 +86,7 @@ func newSolveBase(opts Options, multi bool) (*solveBase, error) {
 	if opts.Ulimits != "" {
 		b.attrs["ulimit"] = opts.Ulimits
 	}
+	maps.Copy(b.attrs, opts.Resources.Attrs())
 	for k, v := range opts.BuildArgs {
 		b.attrs["build-arg:"+k] = v
 	}
