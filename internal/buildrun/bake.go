@@ -44,13 +44,23 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 	for i, t := range targets {
 		names[i] = t.Name
 	}
+	daemons := make([][]string, len(b.Nodes)) // each node's, listed side by side
+	lg, lctx := errgroup.WithContext(ctx)
+	for i, n := range b.Nodes {
+		lg.Go(func() error {
+			var err error
+			if daemons[i], err = n.Transport.Daemons(lctx); err != nil {
+				return fmt.Errorf("builder %s: node %s: %w", b.Name, n.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := lg.Wait(); err != nil {
+		return nil, err
+	}
 	pins := map[string]map[string]string{} // target → node → daemon
-	for _, n := range b.Nodes {
-		daemons, err := n.Transport.Daemons(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("builder %s: node %s: %w", b.Name, n.Name, err)
-		}
-		for t, d := range Spread(names, daemons) {
+	for i, n := range b.Nodes {
+		for t, d := range Spread(names, daemons[i]) {
 			if pins[t] == nil {
 				pins[t] = map[string]string{}
 			}

@@ -35,12 +35,15 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 		if attempt > 0 && !r.sleep(ctx, attempt) {
 			return nil, errors.Join(last, context.Cause(ctx))
 		}
-		daemons, err := n.Transport.Daemons(ctx)
-		if err != nil {
-			return nil, err // the API server answered with an error: not a pod's fault
+		p := r.opts.Pinned[n.Name]
+		daemons := []string{p} // a bake's pin: its daemons were listed a moment ago
+		if attempt > 0 || r.opts.pool == nil || p == "" || avoid[p] {
+			var err error
+			if daemons, err = n.Transport.Daemons(ctx); err != nil {
+				return nil, err // the API server answered with an error: not a pod's fault
+			}
 		}
 		d, err := Choose(daemons, n.Loadbalance, r.stickyKey, avoid)
-		p := r.opts.Pinned[n.Name]
 		if p != "" && !avoid[p] && slices.Contains(daemons, p) {
 			d, err = p, nil
 		}
