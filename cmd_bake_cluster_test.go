@@ -259,3 +259,37 @@ target "svc" {
 		t.Logf("%s: buildx %v | bkctl %v", target, want.Platforms, got.Platforms)
 	}
 }
+
+// bake --check evaluates every target's Dockerfile with the linter instead of building: the
+// results are printed per target, and a warning in one of them fails the bake as in buildx.
+func TestBakeCheck(t *testing.T) {
+	hcl := `variable "BASE" {}
+group "default" { targets = ["clean", "warns"] }
+target "clean" {
+  contexts          = { base = BASE }
+  dockerfile-inline = "FROM base AS one\nFROM base AS two\nCOPY --from=one /bin/busybox /bb\n"
+}
+target "warns" {
+  contexts          = { base = BASE }
+  dockerfile-inline = "FROM base AS one\nFROM base as two\nCOPY --from=one /bin/busybox /bb\n"
+}
+`
+	_, builders, _ := bakeSetup(t, hcl, "FROM base\n")
+	code, out, errs := runCluster(t, bakeArgs(builders, "--check", "--progress=quiet")...)
+	want := []string{"target clean:\nCheck complete, no warnings found.", "target warns:\n", "FromAsCasing", "Check complete, 1 warning has been found!"}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("bake --check output lacks %q", w)
+		}
+	}
+	if code != 1 {
+		t.Errorf("bake --check with a warning in one target = %d, want 1", code)
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s\nstderr:\n%s", out, errs)
+	}
+	code, out, errs = runCluster(t, bakeArgs(builders, "--call=check", "--progress=quiet", "clean")...)
+	if code != 0 || !strings.Contains(out, "Check complete, no warnings found.") {
+		t.Errorf("bake --call=check clean = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
