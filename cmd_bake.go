@@ -32,6 +32,7 @@ type bakeCmd struct {
 	Check          bool     `name:"check" help:"Shorthand for --call=check."`
 	Allow          []string `name:"allow" sep:"none" help:"Grant what targets ask for: network.host, security.insecure, device, ssh, or access to paths outside the working directory: fs=PATH, fs.read=PATH, fs.write=PATH (* for any)."`
 	Jobs           string   `short:"j" name:"jobs" default:"fail-fast" help:"Target execution: N, or MODE[,parallel=N] with MODE fail-fast (a failure cancels the others) or defer-error (the others finish)."`
+	Spread         bool     `name:"spread" default:"true" negatable:"" help:"Spread the targets over each node's pods, sticky per target (--no-spread: every target goes where bkctl run would send it, as in buildx)."`
 	MaxParallelism int      `name:"max-parallelism" help:"Build at most this many targets at once (default: all; same as --jobs parallel=N)."`
 	MetadataFile   string   `name:"metadata-file" help:"Write every target's build result metadata (buildx's JSON, by target name) to this file."`
 	Progress       string   `name:"progress" enum:"auto,plain,tty,rawjson,quiet,none" default:"auto" help:"Progress output: auto, plain, rawjson, quiet, none (each line is prefixed with its target)."`
@@ -46,7 +47,10 @@ which bkctl finds next to itself or on PATH), so HCL, JSON and compose files, va
 functions, groups, inherits, matrices and --set behave as in buildx.
 
 Beyond buildx, the targets are spread over each node's pods: every pod gets its share, and a
-target goes back to the same pod on the next run, where its cache is. Each target's platforms
+target goes back to the same pod on the next run, where its cache is. Where a node's pods share
+one machine's CPUs, spreading buys nothing and repeats the steps that targets share; with
+--no-spread every target goes where 'bkctl run' would send it (on a sticky node, one pod per
+context), as in buildx. Each target's platforms
 build on their native nodes as in 'bkctl run'. By default the first target that fails cancels
 the others (--jobs fail-fast); --jobs defer-error lets them finish.
 
@@ -116,7 +120,7 @@ func (c *bakeCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	bakeOpts.Progress, bakeOpts.ProgressMode = s.Err, c.Progress
+	bakeOpts.Progress, bakeOpts.ProgressMode, bakeOpts.NoSpread = s.Err, c.Progress, !c.Spread
 	if c.Progress == "none" {
 		bakeOpts.ProgressMode = "quiet"
 	}

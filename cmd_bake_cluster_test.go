@@ -293,3 +293,21 @@ target "warns" {
 		t.Errorf("bake --call=check clean = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
+
+// With --no-spread every target goes where bkctl run would send it: on a sticky node, the one
+// pod of their common context, as buildx does.
+func TestBakeNoSpread(t *testing.T) {
+	ns, builders, _ := bakeSetup(t, bakeHCL, "FROM base\nARG T\nRUN echo $T > /t\n")
+	if code, _, errs := runCluster(t, bakeArgs(builders, "--no-spread", "--progress=quiet")...); code != 0 {
+		t.Fatalf("bake --no-spread = %d\n%s", code, errs)
+	}
+	var built []string
+	for _, pod := range podNames(t, ns, "amd") {
+		if ts := historyArg(t, ns, pod, "T"); len(ts) > 0 {
+			built = append(built, pod+": "+strings.Join(slices.Sorted(slices.Values(ts)), ","))
+		}
+	}
+	if len(built) != 1 || !strings.HasSuffix(built[0], ": m-a,m-b,m-c,one") {
+		t.Errorf("pods that built (pod: targets) %v, want one pod with all four targets", built)
+	}
+}

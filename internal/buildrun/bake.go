@@ -24,6 +24,9 @@ type BakeTarget struct {
 type BakeOptions struct {
 	// MaxParallelism bounds the targets that build at once; 0 builds all at once.
 	MaxParallelism int
+	// NoSpread leaves each target's daemon to its nodes' loadbalance, as buildx does (sticky
+	// nodes then build every target of one context on one pod), instead of Spread.
+	NoSpread bool
 	// KeepGoing lets the other targets finish when one fails (buildx's --jobs=defer-error);
 	// otherwise the first failure cancels them (fail-fast).
 	KeepGoing bool
@@ -47,6 +50,9 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 	daemons := make([][]string, len(b.Nodes)) // each node's, listed side by side
 	lg, lctx := errgroup.WithContext(ctx)
 	for i, n := range b.Nodes {
+		if opts.NoSpread {
+			break
+		}
 		lg.Go(func() error {
 			var err error
 			if daemons[i], err = n.Transport.Daemons(lctx); err != nil {
@@ -91,8 +97,8 @@ func Bake(ctx context.Context, b Builder, targets []BakeTarget, opts BakeOptions
 		g.Go(func() error {
 			o := t.Options
 			o.Pinned, o.pool = maps.Clone(pins[t.Name]), pool
-			if o.StickyKey == "" {
-				o.StickyKey = t.Name
+			if o.StickyKey == "" && !opts.NoSpread {
+				o.StickyKey = t.Name // where a pinned pod is not ready, the target still sticks
 			}
 			w := &prefixWriter{w: out, mu: &mu, prefix: "[" + t.Name + "] "}
 			o.Progress, o.ProgressMode = w, mode

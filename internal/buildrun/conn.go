@@ -56,7 +56,7 @@ func (r *run) connect(ctx context.Context, n Node, avoid map[string]bool) (*daem
 			continue
 		}
 		var dc *daemonConn
-		if r.opts.pool != nil && d == p {
+		if r.opts.pool != nil {
 			dc, err = r.opts.pool.get(ctx, n, d)
 		} else {
 			dc, err = dialDaemon(ctx, n.Transport, d)

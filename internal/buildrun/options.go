@@ -89,7 +89,7 @@ type Options struct {
 	// Pinned names, by node, the daemon to build on (bake's Spread); one that is not ready or
 	// failed falls back to the node's loadbalance.
 	Pinned map[string]string
-	// pool shares the connections to pinned daemons among a bake's builds.
+	// pool shares the connections to daemons among a bake's builds.
 	pool *connPool
 	// Progress receives the build progress in ProgressMode (auto, plain, tty, rawjson, quiet).
 	Progress     io.Writer
