@@ -164,6 +164,9 @@ func (r *run) solveNode(ctx context.Context, a assignment, base *solveBase) (Nod
 		}
 		nb.Ref = identity.NewID()
 		so, err := base.solveOpt(a.platforms, nb.Ref)
+		if err == nil && r.opts.pool != nil {
+			err = r.opts.pool.share(dc, &so, base.dirs)
+		}
 		if err != nil {
 			dc.close()
 			return nb, err

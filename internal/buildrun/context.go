@@ -53,7 +53,7 @@ func (b *solveBase) inputs(opts Options) error {
 			if err != nil {
 				return err
 			}
-			if b.mounts["context"], err = fsutil.NewFS(empty); err != nil {
+			if err := b.mount("context", empty); err != nil {
 				return fmt.Errorf("build context: %w", err)
 			}
 		}
@@ -74,7 +74,7 @@ func (b *solveBase) inputs(opts Options) error {
 		if err != nil || !st.IsDir() {
 			return fmt.Errorf("build context %s: not a directory, git repository or URL", ctxPath)
 		}
-		if b.mounts["context"], err = fsutil.NewFS(ctxPath); err != nil {
+		if err := b.mount("context", ctxPath); err != nil {
 			return fmt.Errorf("build context: %w", err)
 		}
 		switch dockerfile {
@@ -122,12 +122,20 @@ func (b *solveBase) mountDockerfile(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("read Dockerfile: %w", err)
 	}
-	fs, err := fsutil.NewFS(filepath.Dir(path))
-	if err != nil {
+	if err := b.mount("dockerfile", filepath.Dir(path)); err != nil {
 		return fmt.Errorf("dockerfile directory: %w", err)
 	}
-	b.mounts["dockerfile"] = fs
 	b.attrs["filename"] = filepath.Base(path)
+	return nil
+}
+
+// mount makes directory dir the solve's local input name.
+func (b *solveBase) mount(name, dir string) error {
+	fs, err := fsutil.NewFS(dir)
+	if err != nil {
+		return err
+	}
+	b.mounts[name], b.dirs[name] = fs, dir
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 type solveBase struct {
 	attrs     map[string]string
 	mounts    map[string]fsutil.FS
+	dirs      map[string]string // each mount's directory
 	stores    map[string]content.Store
 	exports   []client.ExportEntry
 	cacheFrom []client.CacheOptionsEntry
@@ -46,6 +47,7 @@ func newSolveBase(opts Options, multi bool) (*solveBase, error) {
 	b := &solveBase{
 		attrs:     map[string]string{},
 		mounts:    map[string]fsutil.FS{},
+		dirs:      map[string]string{},
 		cacheFrom: opts.CacheFrom,
 		cacheTo:   opts.CacheTo,
 	}
@@ -172,11 +174,9 @@ func (b *solveBase) namedContexts(contexts map[string]string) error {
 			if name == "context" || name == "dockerfile" {
 				local = "_" + name
 			}
-			fs, err := fsutil.NewFS(v)
-			if err != nil {
+			if err := b.mount(local, v); err != nil {
 				return fmt.Errorf("build context %s: %w", name, err)
 			}
-			b.mounts[local] = fs
 			b.attrs["context:"+name] = "local:" + local
 		}
 	}
