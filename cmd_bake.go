@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -97,20 +95,9 @@ func (c *bakeCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	invs, err := loadInventories(fileFlags{Filenames: c.BuildersFile}, kube, s)
-	if errors.Is(err, fs.ErrNotExist) {
-		return usageErr(fmt.Errorf("%w (hint: --builders-file names the builders file; -f is the bake file, as in buildx)", err))
-	}
+	f, b, err := builderOfFiles(c.BuildersFile, c.Builder, "the bake file", kube, s)
 	if err != nil {
 		return err
-	}
-	f, err := pickFile(invs, c.Builder)
-	if err != nil {
-		return err
-	}
-	b, err := pickBuilder(f, c.Builder)
-	if err != nil {
-		return usageErr(err)
 	}
 	cfg, err := kube.restConfig()
 	if err != nil {

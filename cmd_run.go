@@ -97,20 +97,9 @@ Examples:
 }
 
 func (c *runCmd) Run(ctx context.Context, s streams, kube *kubeFlags) error {
-	invs, err := loadInventories(fileFlags{Filenames: c.BuildersFile}, kube, s)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &exitCode{code: 1, err: fmt.Errorf("%w (hint: --builders-file names the builders file; -f is the Dockerfile, as in buildx)", err)}
-	}
+	f, b, err := builderOfFiles(c.BuildersFile, c.Builder, "the Dockerfile", kube, s)
 	if err != nil {
 		return err
-	}
-	f, err := pickFile(invs, c.Builder)
-	if err != nil {
-		return err
-	}
-	b, err := pickBuilder(f, c.Builder)
-	if err != nil {
-		return &exitCode{code: 1, err: err}
 	}
 	opts, err := c.options(s)
 	if err != nil {
@@ -216,6 +205,28 @@ func (c *runCmd) options(s streams) (buildrun.Options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// builderOfFiles loads the builders files and returns the builder named name (or the only
+// one) and its file. dashF says what -f names in the command, for the hint when the builders
+// file is missing.
+func builderOfFiles(files []string, name, dashF string, kube *kubeFlags, s streams) (*spec.File, *spec.Builder, error) {
+	invs, err := loadInventories(fileFlags{Filenames: files}, kube, s)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, usageErr(fmt.Errorf("%w (hint: --builders-file names the builders file; -f is %s, as in buildx)", err, dashF))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := pickFile(invs, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := pickBuilder(f, name)
+	if err != nil {
+		return nil, nil, usageErr(err)
+	}
+	return f, b, nil
 }
 
 // pickFile returns the inventory that holds the builder named name, or the only one.
