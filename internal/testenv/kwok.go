@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -181,6 +182,11 @@ func (e *Env) createNodes(ctx context.Context) error {
 				corev1.LabelHostname: name,
 			},
 		}}
+		// kwok keeps a node's own capacity; without ephemeral-storage, no pod that requests
+		// some (examples/multi-arch.yaml) would be scheduled
+		capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1k"), corev1.ResourceMemory: resource.MustParse("1Ti"),
+			corev1.ResourcePods: resource.MustParse("1M"), corev1.ResourceEphemeralStorage: resource.MustParse("1Pi")}
+		node.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: capacity}
 		if _, err := e.clientset.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create Node/%s: %w", name, err)
 		}
