@@ -50,6 +50,19 @@ if has run; then
     "http://$BKCTL_TESTENV_REGISTRY/v2/demo/hello/manifests/latest"; echo
 fi
 
+if has bake; then
+  bold "bkctl bake (examples/hello/docker-bake.hcl: 4 targets × 2 platforms, spread over each node's pods)"
+  bkctl=$(realpath "$BKCTL")
+  meta=$(mktemp)
+  (cd examples/hello &&
+    BASE="oci-layout://$BKCTL_TESTENV_BASE_LAYOUT@$BKCTL_TESTENV_BASE_DIGEST" REGISTRY="$BKCTL_TESTENV_REGISTRY" \
+      "$bkctl" bake --builders-file ../builders.yaml --builder kube --allow "fs.read=$BKCTL_TESTENV_BASE_LAYOUT" \
+      --metadata-file "$meta" --progress quiet)
+  bold "the pushed images (--metadata-file; bkctl status below counts each pod's builds)"
+  grep -E '"(image.name|containerimage.digest|buildx.build.ref)"' "$meta" | tr -d ' ",' | paste - - -
+  rm -f "$meta"
+fi
+
 if has ls && has status; then
   bold "bkctl ls -f $FILE"
   "$BKCTL" ls -f "$FILE"
