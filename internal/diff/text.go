@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // TextOptions configure WriteText.
@@ -184,6 +184,10 @@ func sides(c Change) (before, after *unstructured.Unstructured, ok bool) {
 	return before, after, true
 }
 
+// toYAML prints o as sigs.k8s.io/yaml does, without its round trip through JSON (which parses
+// the JSON again as YAML: most of what a plan of thousands of changes allocates). The values of
+// an unstructured object are already JSON's (maps with string keys, lists, strings, int64,
+// float64, bools, nulls), which go-yaml prints as the round trip would, keys sorted alike.
 func toYAML(o *unstructured.Unstructured) string {
 	if o == nil {
 		return ""
