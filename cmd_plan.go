@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/term"
@@ -75,6 +77,7 @@ type inventory struct {
 // prepare validates and renders the files before it builds a client, so that an invalid file
 // never reaches a cluster.
 func prepare(ff fileFlags, kube *kubeFlags, s streams) (*target, error) {
+	limitMemory()
 	invs, err := loadInventories(ff, kube, s)
 	if err != nil {
 		return nil, err
@@ -90,6 +93,17 @@ func prepare(ff fileFlags, kube *kubeFlags, s streams) (*target, error) {
 		return nil, &exitCode{code: 1, err: err}
 	}
 	return &target{inventories: invs, manager: m}, nil
+}
+
+// memoryLimit is the soft memory limit of plan, apply and delete, unless GOMEMLIMIT sets one:
+// near it the garbage collector runs more often, instead of letting the heap grow to twice what
+// the plan of a large fleet holds. It is soft: a plan that holds more is slower, never refused.
+const memoryLimit = 100 << 20
+
+func limitMemory() {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 // loadInventories loads the fleet, gives the files that name no namespace the one of -n or

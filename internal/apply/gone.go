@@ -43,7 +43,7 @@ func (m *Manager) WaitGone(ctx context.Context, set render.ApplySetRef, refs []d
 			return err
 		}
 		for k, r := range left {
-			if live[k] == nil {
+			if !live.has(k) {
 				delete(left, k)
 				progress(Event{Type: EventGone, Ref: r, Elapsed: time.Since(start)})
 			}

@@ -63,10 +63,15 @@ func (m *Manager) plan(ctx context.Context, set render.ApplySetRef, desired, sco
 		rendered[keyOf(o)] = true
 	}
 	var prunes []diff.Change
-	for k, o := range live {
-		if !rendered[k] {
-			prunes = append(prunes, diff.Pruned(o))
+	for _, k := range live.rest() {
+		if rendered[k] {
+			continue
 		}
+		o, err := live.take(k)
+		if err != nil {
+			return nil, err
+		}
+		prunes = append(prunes, diff.Pruned(o))
 	}
 	sortPrunes(prunes)
 	changes = append(changes, prunes...)
@@ -104,68 +109,13 @@ func keyOf(o *unstructured.Unstructured) memberKey {
 	return memberKey{o.GroupVersionKind().GroupKind(), o.GetNamespace(), o.GetName()}
 }
 
-// listMembers lists, with one request per group-kind and namespace, every object that carries
-// the inventory's part-of label.
-func (m *Manager) listMembers(ctx context.Context, set render.ApplySetRef, in inventory) (map[memberKey]*unstructured.Unstructured, error) {
-	type listing struct {
-		gvk schema.GroupVersionKind
-		ns  string
-	}
-	var lists []listing
-	mapper := m.client.RESTMapper()
-	for _, s := range in.groupKinds {
-		gk := schema.ParseGroupKind(s)
-		mapping, err := mapper.RESTMapping(gk)
-		if err != nil {
-			return nil, fmt.Errorf("inventory %s/%s records %s, which bkctl does not manage: %w", set.ParentNamespace, set.ParentName, s, err)
-		}
-		if mapping.Scope.Name() == "root" {
-			lists = append(lists, listing{mapping.GroupVersionKind, ""})
-			continue
-		}
-		for _, ns := range in.namespaces {
-			lists = append(lists, listing{mapping.GroupVersionKind, ns})
-		}
-	}
-	var mu sync.Mutex
-	out := map[memberKey]*unstructured.Unstructured{}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(m.opts.Concurrency)
-	for _, l := range lists {
-		g.Go(func() error {
-			ul := &unstructured.UnstructuredList{}
-			ul.SetGroupVersionKind(l.gvk.GroupVersion().WithKind(l.gvk.Kind + "List"))
-			opts := []client.ListOption{client.MatchingLabels{keys.LabelApplySetPartOf: set.ID}}
-			if l.ns != "" {
-				opts = append(opts, client.InNamespace(l.ns))
-			}
-			if err := m.client.List(ctx, ul, opts...); err != nil {
-				where := l.ns
-				if where == "" {
-					where = "the cluster"
-				}
-				return fmt.Errorf("list %s in %s: %w", groupKindString(l.gvk.GroupKind()), where, m.clusterErr(err, needList))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i := range ul.Items {
-				o := &ul.Items[i]
-				o.SetGroupVersionKind(l.gvk)
-				out[keyOf(o)] = o
-			}
-			return nil
-		})
-	}
-	return out, g.Wait()
-}
-
 // dryRunAll dry-runs every desired object, namespaces first, except where the dry-run cannot
 // show more than the rendering: the objects of a namespace that the plan creates, and objects
 // that do not exist (absent), are planned as creates of what was rendered. Of the absent objects
 // of each namespace one is still dry-run, so that a namespace that does not exist is reported
 // at plan time. An object that the inventory's apply records prove unchanged (diff.Settled) is
 // not dry-run either.
-func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured, applied records, absent map[memberKey]bool) ([]diff.Change, error) {
+func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired []*unstructured.Unstructured, live *liveSet, applied records, absent map[memberKey]bool) ([]diff.Change, error) {
 	changes := make([]diff.Change, len(desired))
 	newNamespaces := map[string]bool{}
 	probed := map[string]bool{} // namespaces where one absent object was dry-run
@@ -177,27 +127,32 @@ func (m *Manager) dryRunAll(ctx context.Context, set render.ApplySetRef, desired
 				continue
 			}
 			k := keyOf(o)
-			if c, ok := diff.Settled(o, live[k], m.opts.FieldManager, applied[k]); ok {
-				dropManagedFields(c.Live)
-				changes[i] = c
-				continue
-			}
 			ns := o.GetNamespace()
 			local := newNamespaces[ns]
 			if absent[k] && !local {
 				local = ns == "" || probed[ns]
 				probed[ns] = true
 			}
+			// Each object is decoded, compared and compacted in its own goroutine, so that only
+			// as many objects as run at once are ever whole.
 			g.Go(func() error {
+				l, err := live.take(k)
+				if err != nil {
+					return err
+				}
+				if c, ok := diff.Settled(o, l, m.opts.FieldManager, applied[k]); ok {
+					changes[i] = diff.Compact(c)
+					return nil
+				}
 				if local {
 					c, err := diff.Compute(o, nil, o, m.opts.FieldManager)
 					changes[i] = c
 					return err
 				}
-				c, err := m.dryRun(ctx, set, o, live[keyOf(o)])
+				c, err := m.dryRun(ctx, set, o, l)
 				dropManagedFields(c.Live)
 				dropManagedFields(c.Merged)
-				changes[i] = c
+				changes[i] = diff.Compact(c)
 				return err
 			})
 		}
@@ -233,14 +188,14 @@ func dropManagedFields(o *unstructured.Unstructured) {
 // for each kind and namespace of such objects, one list of the names there (metadata only). An
 // object that exists without being a member (made by buildx, or another file's) is not absent:
 // its dry-run shows what apply would take over.
-func (m *Manager) absent(ctx context.Context, desired []*unstructured.Unstructured, live map[memberKey]*unstructured.Unstructured) (map[memberKey]bool, error) {
+func (m *Manager) absent(ctx context.Context, desired []*unstructured.Unstructured, live *liveSet) (map[memberKey]bool, error) {
 	type listing struct {
 		gvk schema.GroupVersionKind
 		ns  string
 	}
 	candidates := map[listing][]memberKey{}
 	for _, o := range desired {
-		if k := keyOf(o); live[k] == nil {
+		if k := keyOf(o); !live.has(k) {
 			l := listing{o.GroupVersionKind(), o.GetNamespace()}
 			candidates[l] = append(candidates[l], k)
 		}

@@ -116,6 +116,11 @@ type Change struct {
 	// Applied is the record of bkctl's apply that an unchanged object is the result of, kept in
 	// the inventory so that the next plan can skip its dry-run (zero when unknown or pending).
 	Applied Applied
+
+	// diffed is set by Compact: lines is then the line diff of the change (packed), which Live
+	// and Merged no longer hold enough of to compute.
+	diffed bool
+	lines  string
 }
 
 // Compute compares one rendered object with its live state and its server-side apply dry-run

@@ -1,13 +1,14 @@
 package diff
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
+	"go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // TextOptions configure WriteText.
@@ -33,7 +34,8 @@ const (
 // WriteText writes the plan in its one text form: the node summary in the file's words, the
 // object list, a count line, then unified diffs of the YAML.
 func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
-	var b strings.Builder
+	// written as it goes: the diffs of thousands of objects are megabytes
+	b := bufio.NewWriter(w)
 	paint := func(color, s string) string {
 		if !opts.Color || s == "" {
 			return s
@@ -43,29 +45,28 @@ func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
 	actionColor := map[Action]string{Create: ansiGreen, Update: ansiYel, Replace: ansiRed, Prune: ansiRed, Conflict: ansiRed + ansiBold}
 
 	if !p.Pending() {
-		fmt.Fprintf(&b, "%s: in sync (%d objects unchanged)\n", p.Name, len(p.Changes))
-		_, err := io.WriteString(w, b.String())
-		return err
+		fmt.Fprintf(b, "%s: in sync (%d objects unchanged)\n", p.Name, len(p.Changes))
+		return b.Flush()
 	}
 	if sum := p.Summary(); len(sum) > 0 {
 		b.WriteString(paint(ansiBold, "Builders:") + "\n")
 		for _, s := range sum {
-			fmt.Fprintf(&b, "  %s\n", paint(actionColor[s.Action], s.String()))
+			fmt.Fprintf(b, "  %s\n", paint(actionColor[s.Action], s.String()))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString(paint(ansiBold, "Objects:") + "\n")
 	for _, c := range p.Changes {
-		fmt.Fprintf(&b, "  %s\n", paint(actionColor[c.Action], objectLine(c)))
+		fmt.Fprintf(b, "  %s\n", paint(actionColor[c.Action], objectLine(c)))
 	}
 	inv := p.Inventory
-	fmt.Fprintf(&b, "  %s\n", paint(actionColor[inv.Action], fmt.Sprintf("%s %-9s %s (inventory)", inv.Action.symbol(), inv.Action, inv.Ref)))
+	fmt.Fprintf(b, "  %s\n", paint(actionColor[inv.Action], fmt.Sprintf("%s %-9s %s (inventory)", inv.Action.symbol(), inv.Action, inv.Ref)))
 	n := p.Count()
 	replace := ""
 	if n[Replace] > 0 {
 		replace = fmt.Sprintf("%d to replace, ", n[Replace])
 	}
-	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %s%d to prune, %d unchanged, %s.\n",
+	fmt.Fprintf(b, "\nPlan: %d to create, %d to update, %s%d to prune, %d unchanged, %s.\n",
 		n[Create], n[Update], replace, n[Prune], n[Unchanged], plural(n[Conflict], "conflict"))
 	for _, c := range p.Changes {
 		hunks := Hunks(c, opts.Context)
@@ -82,7 +83,7 @@ func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
 		if c.Action == Prune {
 			after = "(pruned)"
 		}
-		fmt.Fprintf(&b, "\n%s\n%s\n", paint(ansiBold, "--- "+c.Ref.String()+" "+before), paint(ansiBold, "+++ "+c.Ref.String()+" "+after))
+		fmt.Fprintf(b, "\n%s\n%s\n", paint(ansiBold, "--- "+c.Ref.String()+" "+before), paint(ansiBold, "+++ "+c.Ref.String()+" "+after))
 		for _, h := range hunks {
 			switch {
 			case strings.HasPrefix(h, "@@"):
@@ -95,8 +96,7 @@ func WriteText(w io.Writer, p *Plan, opts TextOptions) error {
 			b.WriteString(h + "\n")
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.Flush()
 }
 
 func objectLine(c Change) string {
@@ -150,12 +150,24 @@ func plural(n int, word string) string {
 // Hunks returns the unified diff hunks (lines starting with "@@", " ", "-", "+") of one change:
 // the rendered object for a create, the live one for a prune, live against the dry-run for an
 // update. Status, server metadata and unchanged server defaults are left out; Secret values are
-// masked.
+// masked. A compacted change (Compact) has its diff already.
 func Hunks(c Change, context int) []string {
-	var before, after *unstructured.Unstructured
+	if c.diffed {
+		return hunks(unpack(c.lines), context)
+	}
+	before, after, ok := sides(c)
+	if !ok {
+		return nil
+	}
+	return unified(toYAML(before), toYAML(after), context)
+}
+
+// sides returns the two objects the diff of c compares, normalized and masked; ok is false
+// when c has no diff.
+func sides(c Change) (before, after *unstructured.Unstructured, ok bool) {
 	switch c.Action {
 	case Unchanged:
-		return nil
+		return nil, nil, false
 	case Create:
 		after = Normalize(c.Desired)
 	case Replace:
@@ -169,9 +181,13 @@ func Hunks(c Change, context int) []string {
 		before, after = Normalize(c.Live), Normalize(c.Merged)
 	}
 	before, after = maskSecrets(before, after)
-	return unified(toYAML(before), toYAML(after), context)
+	return before, after, true
 }
 
+// toYAML prints o as sigs.k8s.io/yaml does, without its round trip through JSON (which parses
+// the JSON again as YAML: most of what a plan of thousands of changes allocates). The values of
+// an unstructured object are already JSON's (maps with string keys, lists, strings, int64,
+// float64, bools, nulls), which go-yaml prints as the round trip would, keys sorted alike.
 func toYAML(o *unstructured.Unstructured) string {
 	if o == nil {
 		return ""

@@ -39,7 +39,11 @@ func lineDiff(a, b string) []line {
 // unified returns the hunks of a unified diff of a and b with ctx lines of context, without
 // the ---/+++ header; "" when they are equal.
 func unified(a, b string, ctx int) []string {
-	ls := lineDiff(a, b)
+	return hunks(lineDiff(a, b), ctx)
+}
+
+// hunks returns the hunks of the line diff ls with ctx lines of context.
+func hunks(ls []line, ctx int) []string {
 	var out []string
 	for i := 0; i < len(ls); {
 		if ls[i].op == ' ' {

@@ -118,8 +118,7 @@ func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	delete(m, "status")
-	prune(m)
-	return &unstructured.Unstructured{Object: m}, nil
+	return &unstructured.Unstructured{Object: prune(m)}, nil
 }
 
 // droppableWhenEmpty are the keys whose empty value means the same as their absence. Other empty
@@ -128,24 +127,33 @@ var droppableWhenEmpty = map[string]bool{
 	"status": true, "spec": true, "strategy": true, "updateStrategy": true, "resources": true,
 }
 
-func prune(m map[string]any) {
+// prune returns m without those values, in maps of the size they need: the converter makes
+// each map as large as its struct has fields (a pod spec's has room for forty), which for a
+// fleet of thousands of nodes is most of the memory its rendering holds.
+func prune(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
 	for k, v := range m {
 		switch v := v.(type) {
 		case nil:
-			delete(m, k)
+			continue
 		case map[string]any:
-			prune(v)
+			v = prune(v)
 			if len(v) == 0 && droppableWhenEmpty[k] {
-				delete(m, k)
+				continue
 			}
+			out[k] = v
 		case []any:
-			for _, e := range v {
+			for i, e := range v {
 				if em, ok := e.(map[string]any); ok {
-					prune(em)
+					v[i] = prune(em)
 				}
 			}
+			out[k] = v
+		default:
+			out[k] = v
 		}
 	}
+	return out
 }
 
 // Error is a problem with one builder or node, at its position in the builders file; Render
