@@ -1,7 +1,7 @@
 package buildrun
 
 import (
-	"encoding/csv"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tonistiigi/go-csvvalue"
 
 	"github.com/bkctl/bkctl/internal/bakedef"
 )
@@ -160,7 +162,7 @@ func targetPaths(t bakedef.Target) (read, write []string, agent bool) {
 	}
 	for _, s := range t.Secrets {
 		f := csvFields(s)
-		if src := cmpOr(f["src"], f["source"]); src != "" {
+		if src := cmp.Or(f["src"], f["source"]); src != "" {
 			read = append(read, src)
 		}
 	}
@@ -187,7 +189,7 @@ func targetPaths(t bakedef.Target) (read, write []string, agent bool) {
 
 func csvFields(v string) map[string]string {
 	out := map[string]string{}
-	fields, err := csv.NewReader(strings.NewReader(v)).Read()
+	fields, err := csvvalue.Fields(v, nil)
 	if err != nil {
 		return out
 	}
@@ -196,13 +198,6 @@ func csvFields(v string) map[string]string {
 		out[strings.TrimSpace(k)] = val
 	}
 	return out
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // resolvePath makes p absolute with its symbolic links resolved as far as it exists, so that a
