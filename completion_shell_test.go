@@ -73,6 +73,9 @@ func TestCompletionInShells(t *testing.T) {
 			fish := mkdir(t, home, "config", "fish")
 			writeFile(t, mkdir(t, fish, "completions"), "bkctl.fish", script(t, "fish"))
 			writeFile(t, fish, "config.fish", fmt.Sprintf("set -g fish_greeting\nset -g fish_autosuggestion_enabled 0\nfunction fish_prompt; printf '%%s' '%s'; end\n", shellPrompt))
+			// without it, fish's first interactive start generates completions from man pages in
+			// the background, still writing there when the test removes its home
+			mkdir(t, home, "data", "fish", "generated_completions")
 			return []string{"fish", "-i"}, ""
 		}},
 	} {
